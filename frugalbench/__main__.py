@@ -1,0 +1,5 @@
+import sys
+
+from frugalbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""``frugalbench results``: list or export stored runs."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from frugalbench.cli.common import add_db_option, add_format_option, db_path, print_json
+from frugalbench.cli.evaluate import results_table
+from frugalbench.errors import UsageError
+from frugalbench.store import connect, list_run_documents
+from frugalbench.store.runs import RUN_COLUMNS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser('results', help='list or export stored runs')
+    add_db_option(parser)
+    parser.add_argument('--benchmark', help='only runs on this benchmark')
+    parser.add_argument('--submission', help='only runs of this submission id')
+    add_format_option(parser, ('table', 'json', 'csv', 'parquet'))
+    parser.add_argument('--out', type=Path, help='write to this file instead of stdout (required for parquet)')
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = db_path(args)
+    if not path.exists():
+        Console(stderr=True).print(f'no results database at {path}: run `frugalbench evaluate` first')
+        documents: list[dict] = []
+    else:
+        with connect(path) as connection:
+            documents = list_run_documents(connection, args.benchmark, args.submission)
+    if args.format == 'json':
+        if args.out:
+            import json
+            args.out.write_text(json.dumps(documents, indent=2, default=str) + '\n')
+        else:
+            print_json(documents)
+    elif args.format in ('csv', 'parquet'):
+        _export_flat(documents, args.format, args.out)
+    else:
+        console = Console(file=args.out.open('w') if args.out else sys.stdout)
+        console.print(results_table(documents))
+    return 0
+
+
+def flat_rows(documents: list[dict]) -> pd.DataFrame:
+    """One row per run with the typed columns and per-class IoU columns."""
+    from frugalbench.store.runs import run_row
+    rows = []
+    for document in documents:
+        row = dict(zip(RUN_COLUMNS, run_row(document)))
+        for name, value in ((document.get('accuracy') or {}).get('per_class_iou') or {}).items():
+            row[f'iou_{name}'] = value
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else list(RUN_COLUMNS))
+
+
+def _export_flat(documents: list[dict], kind: str, out: Path | None) -> None:
+    frame = flat_rows(documents)
+    if kind == 'parquet':
+        if out is None:
+            raise UsageError('--format parquet needs --out FILE')
+        frame.to_parquet(out, index=False)
+    elif out is not None:
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_csv(sys.stdout, index=False)

@@ -1,0 +1,215 @@
+"""The evaluation pipeline: submission -> model (child) -> accuracy -> store.
+
+``evaluate_submission`` validates a submission, executes its config and model only in limited
+child processes, computes accuracy in this process from the label maps the model returns,
+and writes one run (``ok`` or ``failed`` with its reason) to DuckDB in one transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from frugalbench.accuracy import AccuracyResult, image_areas, load_label, summarize
+from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
+from frugalbench.errors import BenchmarkError, FrugalbenchError, SubmissionError
+from frugalbench.isolation import Limits
+from frugalbench.measurements import provenance
+from frugalbench.model import ModelConfig, Predictions, predict, read_config
+from frugalbench.settings import default_db_path, work_dir
+from frugalbench.store import connect, find_reusable_run, save_run
+from frugalbench.submission import Submission, file_sha256, load_submission, read_manifest_loosely
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """What to evaluate on, where to store it, and under which limits."""
+
+    benchmark: str | None = None      # default: the manifest's benchmark
+    db_path: Path = field(default_factory=default_db_path)
+    device: str = 'cpu'
+    force: bool = False
+    split: str = 'test'
+    max_images: int | None = None     # evaluate the first N images only (tests, quick looks)
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    document: dict[str, Any]
+    reused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.document.get('status') == 'ok'
+
+
+class _Clock:
+    """Seconds spent per stage, reported in the run's ``timings``."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + now - since, 3)
+        return now
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self._start, 3)
+
+
+def evaluate_submission(folder: Path, options: EvaluationOptions,
+                        on_progress: ProgressCallback | None = None) -> EvaluationOutcome:
+    """Evaluate one submission folder; failures are recorded, never raised (but BenchmarkError)."""
+    run_id = uuid.uuid4().hex
+    clock = _Clock()
+    folder = Path(folder)
+    benchmark_name = options.benchmark
+    try:
+        submission = load_submission(folder)
+        benchmark_name = benchmark_name or submission.manifest.benchmark
+        benchmark = load_benchmark(benchmark_name)
+        samples = _samples(benchmark, options)
+        check_classes(submission, benchmark)
+        return _evaluate(run_id, submission, benchmark, samples, options, clock, on_progress)
+    except BenchmarkError:
+        raise
+    except FrugalbenchError as exc:
+        document = _failed_document(run_id, folder, benchmark_name, options, str(exc), clock)
+        _store(options.db_path, document)
+        return EvaluationOutcome(document)
+
+
+def check_classes(submission: Submission, benchmark: Benchmark) -> None:
+    declared, expected = list(submission.manifest.classes), list(benchmark.classes)
+    if declared == expected:
+        return
+    if len(declared) != len(expected):
+        problem = f'{len(declared)} classes declared, the benchmark has {len(expected)}'
+    else:
+        index = next(i for i, (a, b) in enumerate(zip(declared, expected)) if a != b)
+        problem = f'class {index} is {declared[index]!r}, the benchmark calls it {expected[index]!r}'
+    raise SubmissionError(f'field \'classes\' does not match benchmark {benchmark.name!r}: {problem}; '
+                          f'use the benchmark\'s class names in its order: {", ".join(expected)}')
+
+
+def run_key(*parts: object) -> str:
+    """Idempotency key: checkpoint, config, benchmark, protocol, hardware, device, split, size."""
+    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:32]
+
+
+def _samples(benchmark: Benchmark, options: EvaluationOptions) -> list[Sample]:
+    samples = benchmark.samples(options.split)
+    return samples[:options.max_images] if options.max_images else samples
+
+
+def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples: list[Sample],
+              options: EvaluationOptions, clock: _Clock,
+              on_progress: ProgressCallback | None) -> EvaluationOutcome:
+    since = time.perf_counter()
+    work = work_dir() / 'runs' / run_id
+    work.mkdir(parents=True, exist_ok=True)
+    checkpoint_sha = submission.checkpoint_sha256()
+    fingerprint = provenance.hardware_fingerprint()
+    since = clock.lap('hashing', since)
+    config = read_config(submission, work, options.limits)
+    since = clock.lap('config_read', since)
+    key = run_key(checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
+                  benchmark.protocol_version, fingerprint, options.device, options.split, len(samples))
+    if not options.force:
+        with connect(options.db_path) as connection:
+            stored = find_reusable_run(connection, key)
+        if stored is not None:
+            shutil.rmtree(work, ignore_errors=True)
+            return EvaluationOutcome({**stored, 'reused': True}, reused=True)
+    predictions = predict(submission, config, benchmark, [s.image for s in samples], work,
+                          options.limits, options.device,
+                          on_progress=lambda done, total: on_progress and on_progress('predict', done, total))
+    since = clock.lap('accuracy_inference', since)
+    accuracy = score_predictions(predictions, samples, benchmark)
+    since = clock.lap('accuracy_scoring', since)
+    document = _ok_document(run_id, submission, benchmark, options, config, checkpoint_sha, key,
+                            predictions, accuracy)
+    document['timings'] = {**clock.timings, 'total': clock.total()}
+    _store(options.db_path, document, benchmark.classes, accuracy)
+    document['timings']['bookkeeping'] = round(time.perf_counter() - since, 3)
+    shutil.rmtree(predictions.folder, ignore_errors=True)
+    return EvaluationOutcome(document)
+
+
+def score_predictions(predictions: Predictions, samples: list[Sample], benchmark: Benchmark) -> AccuracyResult:
+    """Compare the child's label maps with the ground truth, which only this process reads."""
+    areas = []
+    for index, sample in enumerate(samples):
+        path = predictions.path(index)
+        if not path.is_file():
+            raise SubmissionError(f'the model returned no prediction for {sample.name}')
+        prediction = np.array(Image.open(path))
+        label = load_label(sample.annotation, benchmark)
+        areas.append(image_areas(prediction, label, benchmark.num_classes, benchmark.ignore_index, sample.name))
+    return summarize(areas, benchmark.classes)
+
+
+def _common(run_id: str, options: EvaluationOptions, status: str, reason: str | None) -> dict[str, Any]:
+    return dict(run_id=run_id, status=status, failure_reason=reason,
+                created_at=datetime.now(timezone.utc).isoformat(timespec='seconds'),
+                device=options.device, split=options.split, reused=False,
+                hardware={**provenance.hardware(), 'fingerprint': provenance.hardware_fingerprint()},
+                versions=provenance.software_versions())
+
+
+def _ok_document(run_id: str, submission: Submission, benchmark: Benchmark, options: EvaluationOptions,
+                 config: ModelConfig, checkpoint_sha: str, key: str, predictions: Predictions,
+                 accuracy: AccuracyResult) -> dict[str, Any]:
+    manifest = submission.manifest
+    return {
+        **_common(run_id, options, 'ok', None),
+        'submission': submission.id, 'benchmark': benchmark.name,
+        'protocol_version': benchmark.protocol_version, 'synthetic': benchmark.synthetic,
+        'manifest': manifest.model_dump(mode='json'),
+        'accuracy': accuracy.to_dict(),
+        'compute': {'params': predictions.params},
+        'training': {'declared': manifest.training.model_dump(mode='json'), 'verified': False},
+        'custom_code': config.custom_code, 'custom_imports': list(config.custom_imports),
+        'hashes': {'checkpoint_sha256': checkpoint_sha, 'config_sha256': config.sha256,
+                   'benchmark_sha256': benchmark.definition_hash},
+        'run_key': key,
+        'limits': predictions.child.enforced,
+        'model_process': {'peak_rss_mb': round(predictions.child.peak_rss_mb, 1),
+                          'cpu_seconds': round(predictions.child.cpu_seconds, 3),
+                          'wall_seconds': round(predictions.child.wall_seconds, 3),
+                          'log': str(predictions.child.log_path)},
+    }
+
+
+def _failed_document(run_id: str, folder: Path, benchmark_name: str | None, options: EvaluationOptions,
+                     reason: str, clock: _Clock) -> dict[str, Any]:
+    raw = read_manifest_loosely(folder)
+    manifest = {k: raw.get(k) for k in ('name', 'technique', 'parent') if isinstance(raw.get(k), str)}
+    return {
+        **_common(run_id, options, 'failed', reason),
+        'submission': folder.resolve().name,
+        'benchmark': benchmark_name or (raw.get('benchmark') if isinstance(raw.get('benchmark'), str) else None)
+        or 'unknown',
+        'manifest': manifest, 'timings': {**clock.timings, 'total': clock.total()},
+    }
+
+
+def _store(db_path: Path, document: dict[str, Any], class_names: list[str] | None = None,
+           accuracy: AccuracyResult | None = None) -> None:
+    with connect(db_path) as connection:
+        save_run(connection, document, class_names or [], accuracy.images if accuracy else [])

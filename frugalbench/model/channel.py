@@ -1,0 +1,51 @@
+"""The child side of the parent/child protocol: JSON events on a private copy of stdout.
+
+``open_channel()`` moves the process's own stdout to stderr, so that prints from MMSeg or a
+submission cannot corrupt the event stream; only ``emit`` writes to the parent.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, Any
+
+_channel: IO[str] | None = None
+
+
+def open_channel() -> None:
+    global _channel
+    sys.stdout.flush()
+    _channel = os.fdopen(os.dup(1), 'w', buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def emit(event: str, **data: Any) -> None:
+    """Send one event to the parent."""
+    assert _channel is not None, 'open_channel() first'
+    _channel.write(json.dumps({'event': event, **data}) + '\n')
+    _channel.flush()
+
+
+def encode_config(value: Any) -> Any:
+    """Config values as JSON, tuples tagged so they survive the trip; anything else is refused."""
+    if isinstance(value, tuple):
+        return {'__tuple__': [encode_config(v) for v in value]}
+    if isinstance(value, list):
+        return [encode_config(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode_config(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f'config value of type {type(value).__name__} is not plain data: {value!r:.80}')
+
+
+def decode_config(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {'__tuple__'}:
+            return tuple(decode_config(v) for v in value['__tuple__'])
+        return {k: decode_config(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_config(v) for v in value]
+    return value

@@ -1,0 +1,92 @@
+"""Writing and reading evaluation runs. A run is written in one transaction, or not at all."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import duckdb
+
+RUN_COLUMNS = (
+    'run_id', 'created_at', 'status', 'failure_reason', 'submission', 'submission_name', 'technique',
+    'parent', 'benchmark', 'benchmark_sha256', 'protocol_version', 'split', 'num_images', 'miou',
+    'macc', 'aacc', 'params', 'checkpoint_sha256', 'config_sha256', 'custom_code',
+    'declared_train_images', 'declared_annotation', 'device', 'hardware_fingerprint', 'run_key',
+)
+
+
+def _get(document: dict[str, Any], dotted: str) -> Any:
+    value: Any = document
+    for part in dotted.split('.'):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def run_row(document: dict[str, Any]) -> list[Any]:
+    """The typed columns of ``runs`` taken from an evaluation document."""
+    sources = {
+        'submission_name': 'manifest.name', 'technique': 'manifest.technique', 'parent': 'manifest.parent',
+        'benchmark_sha256': 'hashes.benchmark_sha256', 'num_images': 'accuracy.num_images',
+        'miou': 'accuracy.miou', 'macc': 'accuracy.macc', 'aacc': 'accuracy.aacc',
+        'params': 'compute.params', 'checkpoint_sha256': 'hashes.checkpoint_sha256',
+        'config_sha256': 'hashes.config_sha256', 'declared_train_images': 'training.declared.images',
+        'declared_annotation': 'training.declared.annotation',
+        'hardware_fingerprint': 'hardware.fingerprint',
+    }
+    return [_get(document, sources.get(column, column)) for column in RUN_COLUMNS]
+
+
+def save_run(connection: duckdb.DuckDBPyConnection, document: dict[str, Any],
+             class_names: Sequence[str] = (), image_areas: Iterable[Any] = (),
+             measurements: Iterable[dict[str, Any]] = ()) -> None:
+    """Insert a run with its class scores, per-image areas and measurements atomically."""
+    run_id = document['run_id']
+    connection.execute('BEGIN TRANSACTION')
+    try:
+        placeholders = ', '.join('?' for _ in RUN_COLUMNS)
+        connection.execute(f'INSERT INTO runs ({", ".join(RUN_COLUMNS)}, document) '
+                           f'VALUES ({placeholders}, ?)', [*run_row(document), json.dumps(document)])
+        per_class_iou = _get(document, 'accuracy.per_class_iou') or {}
+        per_class_acc = _get(document, 'accuracy.per_class_acc') or {}
+        class_rows = [[run_id, i, name, per_class_iou.get(name), per_class_acc.get(name)]
+                      for i, name in enumerate(class_names) if name in per_class_iou]
+        if class_rows:
+            connection.executemany('INSERT INTO class_scores VALUES (?, ?, ?, ?, ?)', class_rows)
+        area_rows = [[run_id, i, a.image, a.intersect.tolist(), a.union.tolist(), a.pred.tolist(),
+                      a.label.tolist()] for i, a in enumerate(image_areas)]
+        if area_rows:
+            connection.executemany('INSERT INTO image_areas VALUES (?, ?, ?, ?, ?, ?, ?)', area_rows)
+        measurement_rows = [[run_id, m['name'], m.get('value'), m['unit'], m['method'], m.get('tool_version'),
+                             bool(m.get('measured', False)), m.get('unavailable_reason'),
+                             json.dumps(m.get('details') or {})] for m in measurements]
+        if measurement_rows:
+            connection.executemany('INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                                   measurement_rows)
+        connection.execute('COMMIT')
+    except BaseException:
+        connection.execute('ROLLBACK')
+        raise
+
+
+def find_reusable_run(connection: duckdb.DuckDBPyConnection, run_key: str) -> dict[str, Any] | None:
+    """The newest successful run with this idempotency key, as its document."""
+    row = connection.execute(
+        "SELECT document FROM runs WHERE run_key = ? AND status = 'ok' ORDER BY created_at DESC LIMIT 1",
+        [run_key]).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def list_run_documents(connection: duckdb.DuckDBPyConnection, benchmark: str | None = None,
+                       submission: str | None = None) -> list[dict[str, Any]]:
+    """Stored runs, oldest first, as evaluation documents."""
+    sql, params = 'SELECT document FROM runs WHERE 1 = 1', []
+    if benchmark:
+        sql += ' AND benchmark = ?'
+        params.append(benchmark)
+    if submission:
+        sql += ' AND submission = ?'
+        params.append(submission)
+    rows = connection.execute(sql + ' ORDER BY created_at, run_id', params).fetchall()
+    return [json.loads(row[0]) for row in rows]
