@@ -18,6 +18,10 @@ COMMAND_MODULES = (
     'frugalbench.cli.results',
     'frugalbench.cli.submissions',
     'frugalbench.cli.data',
+    'frugalbench.cli.train',
+    'frugalbench.cli.rank',
+    'frugalbench.cli.compress',
+    'frugalbench.cli.leaderboard',
 )
 
 

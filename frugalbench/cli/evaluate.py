@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     options = EvaluationOptions(benchmark=args.benchmark, db_path=db_path(args), device=args.device,
                                 force=args.force, split=args.split, max_images=args.max_images,
                                 limits=_limits(args))
-    outcomes = [_evaluate_one(folder, options) for folder in _folders(args)]
+    outcomes = [evaluate_with_progress(folder, options) for folder in _folders(args)]
     documents = [o.document for o in outcomes]
     if args.format == 'json':
         print_json(documents[0] if len(documents) == 1 else documents)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-def _evaluate_one(folder: Path, options: EvaluationOptions) -> EvaluationOutcome:
+def evaluate_with_progress(folder: Path, options: EvaluationOptions) -> EvaluationOutcome:
     with Progress(TextColumn('[bold]{task.description}'), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=stderr, transient=True) as progress:
         task = progress.add_task(escape(f'{folder.name}: starting'), total=None)

@@ -52,6 +52,7 @@ def run(request: dict[str, Any]) -> None:
 
 
 def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> Any:
+    from mmengine.config import ConfigDict
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
@@ -65,7 +66,7 @@ def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> An
                 importlib.import_module(module)
             except Exception as exc:  # noqa: BLE001 - foreign code
                 raise WorkerFailure(f'custom import {module!r} failed: {type(exc).__name__}: {exc}') from None
-    model_cfg = dict(config.get('model') or {})
+    model_cfg = ConfigDict(config.get('model') or {})
     if not model_cfg:
         raise WorkerFailure('the config has no `model` section: define the model to evaluate')
     model_cfg.pop('pretrained', None)

@@ -43,7 +43,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         run_id      VARCHAR NOT NULL,
         image_index INTEGER NOT NULL,
         image       VARCHAR NOT NULL,
-        intersect   DOUBLE[] NOT NULL,
+        intersect_  DOUBLE[] NOT NULL,
         union_      DOUBLE[] NOT NULL,
         pred        DOUBLE[] NOT NULL,
         label       DOUBLE[] NOT NULL

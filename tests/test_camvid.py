@@ -1,0 +1,46 @@
+"""The bundled CamVid baseline on real CamVid test images: parity with plain MMSegmentation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mmengine.evaluator import Evaluator
+
+from frugalbench.benchmarks import load_benchmark
+from frugalbench.evaluation import EvaluationOptions, evaluate_submission
+from frugalbench.model import test_pipeline
+
+BASELINE = Path(__file__).resolve().parent.parent / 'submissions' / 'fastscnn_camvid'
+HANDFUL = 4
+
+
+def mmseg_reference_miou(n_images: int) -> float:
+    """inference_model + MMSeg's own IoUMetric (via an Evaluator) on the same images."""
+    from mmseg.apis import inference_model, init_model
+    benchmark = load_benchmark('camvid')
+    model = init_model(str(BASELINE / 'config.py'), str(BASELINE / 'model.pth'), device='cpu')
+    model.cfg.test_dataloader = dict(dataset=dict(pipeline=test_pipeline(benchmark)))
+    evaluator = Evaluator(dict(type='IoUMetric', iou_metrics=['mIoU']))
+    evaluator.dataset_meta = dict(classes=benchmark.classes)
+    from mmseg.structures import PixelData
+    from PIL import Image
+    import torch
+    for sample in benchmark.samples('test')[:n_images]:
+        result = inference_model(model, str(sample.image))
+        label = np.array(Image.open(sample.annotation)).astype(np.int64)
+        label[label == 11] = 255
+        result.gt_sem_seg = PixelData(data=torch.from_numpy(label)[None])
+        evaluator.process([result.to_dict()])
+    return evaluator.evaluate(n_images)['mIoU'] / 100  # IoUMetric logs rounded percentages
+
+
+@pytest.mark.camvid
+def test_baseline_miou_matches_mmseg_on_a_handful_of_test_images(isolated: Path, camvid_root: Path) -> None:
+    if not (BASELINE / 'model.pth').exists():
+        pytest.skip('the CamVid baseline checkpoint is not in this checkout')
+    outcome = evaluate_submission(BASELINE, EvaluationOptions(max_images=HANDFUL))
+    assert outcome.ok, outcome.document['failure_reason']
+    # IoUMetric.compute_metrics rounds to 0.01 %, hence the 0.0005 tolerance of the acceptance test
+    assert outcome.document['accuracy']['miou'] == pytest.approx(mmseg_reference_miou(HANDFUL), abs=5e-4)
+    assert outcome.document['accuracy']['num_images'] == HANDFUL

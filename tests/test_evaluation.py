@@ -1,0 +1,119 @@
+"""End-to-end evaluation on a tiny benchmark: a real MMSeg model in a real child process,
+scored against an independent in-process MMSeg inference, stored in a real DuckDB file."""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from frugalbench.accuracy import image_areas, load_label, summarize
+from frugalbench.benchmarks import load_benchmark
+from frugalbench.evaluation import EvaluationOptions, evaluate_submission
+from frugalbench.model import test_pipeline
+from frugalbench.settings import default_db_path
+from frugalbench.store import connect, list_run_documents
+
+
+def reference_miou(folder: Path, benchmark_name: str) -> float:
+    """mIoU from plain mmseg.apis.inference_model with the benchmark's pipeline (no frugalbench child)."""
+    from mmseg.apis import inference_model, init_model
+    benchmark = load_benchmark(benchmark_name)
+    model = init_model(str(folder / 'config.py'), str(folder / 'model.pth'), device='cpu')
+    model.cfg.test_dataloader = dict(dataset=dict(pipeline=test_pipeline(benchmark)))
+    areas = []
+    for sample in benchmark.samples('test'):
+        pred = inference_model(model, str(sample.image)).pred_sem_seg.data[0].numpy().astype(np.uint8)
+        areas.append(image_areas(pred, load_label(sample.annotation, benchmark), benchmark.num_classes,
+                                 benchmark.ignore_index))
+    return summarize(areas, benchmark.classes).miou
+
+
+def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make_submission) -> None:
+    folder = make_submission()
+    outcome = evaluate_submission(folder, EvaluationOptions(db_path=default_db_path()))
+    assert outcome.ok, outcome.document.get('failure_reason')
+    document = outcome.document
+    assert document['accuracy']['miou'] == pytest.approx(reference_miou(folder, tiny_benchmark), abs=5e-4)
+    assert set(document['accuracy']['per_class_iou']) == {'background', 'disc', 'bar'}
+    expected_params = sum(v.numel() for k, v in torch.load(folder / 'model.pth').items()
+                          if 'running' not in k and 'num_batches' not in k)
+    assert document['compute']['params'] == expected_params
+    assert document['limits']['timeout_s'] > 0
+    with connect(default_db_path()) as connection:
+        stored = list_run_documents(connection)
+        areas = connection.execute('SELECT count(*) FROM image_areas').fetchone()[0]
+    assert [d['run_id'] for d in stored] == [document['run_id']]
+    assert areas == 3
+
+
+def test_unchanged_submission_reuses_the_stored_run_unless_forced(tiny_benchmark, make_submission) -> None:
+    folder = make_submission()
+    first = evaluate_submission(folder, EvaluationOptions())
+    second = evaluate_submission(folder, EvaluationOptions())
+    forced = evaluate_submission(folder, EvaluationOptions(force=True))
+    assert second.reused and second.document['run_id'] == first.document['run_id']
+    assert not forced.reused and forced.document['run_id'] != first.document['run_id']
+    assert forced.document['accuracy'] == first.document['accuracy']
+    assert forced.document['compute']['params'] == first.document['compute']['params']
+
+
+class _RunsCode:
+    """Unpickling this would create a marker file: the harness must never unpickle it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def _failure(folder: Path) -> str:
+    outcome = evaluate_submission(folder, EvaluationOptions())
+    assert outcome.document['status'] == 'failed'
+    return outcome.document['failure_reason']
+
+
+def test_checkpoint_with_pickled_code_is_refused_without_running_it(tiny_benchmark, make_submission,
+                                                                    tmp_path: Path) -> None:
+    marker = tmp_path / 'pwned'
+    folder = make_submission()
+    with (folder / 'model.pth').open('wb') as handle:
+        pickle.dump({'weight': _RunsCode(marker)}, handle)
+    reason = _failure(folder)
+    assert 'pickled objects that are not plain tensors' in reason
+    assert not marker.exists()
+
+
+def test_wrong_class_names_fail_naming_the_class(tiny_benchmark, make_submission) -> None:
+    folder = make_submission(classes=['background', 'circle', 'bar'])
+    assert "class 1 is 'circle', the benchmark calls it 'disc'" in _failure(folder)
+
+
+def test_wrong_class_count_in_the_model_fails(tiny_benchmark, make_submission) -> None:
+    folder = make_submission(num_classes=5)
+    assert 'predicts 5 classes but the benchmark has 3' in _failure(folder)
+
+
+def test_checkpoint_of_another_model_fails(tiny_benchmark, make_submission) -> None:
+    state = {'backbone.conv.weight': torch.zeros(3, 3)}
+    assert 'does not match the model' in _failure(make_submission(state=state))
+
+
+def test_failures_are_recorded_and_earlier_rows_untouched(tiny_benchmark, make_submission) -> None:
+    good = evaluate_submission(make_submission('good'), EvaluationOptions())
+    missing = make_submission('missing', write_checkpoint=False)
+    broken_yaml = make_submission('broken')
+    (broken_yaml / 'submission.yaml').write_text('name: [oops\n')
+    escaping = make_submission('escaping', checkpoint='../../something')
+    reasons = {folder.name: _failure(folder) for folder in (missing, broken_yaml, escaping)}
+    assert "'model.pth' not found" in reasons['missing']
+    assert 'not valid YAML' in reasons['broken']
+    assert 'without ".."' in reasons['escaping']
+    with connect(default_db_path()) as connection:
+        documents = {d['submission']: d for d in list_run_documents(connection)}
+    assert documents['good'] == {**good.document, 'reused': False} | {'timings': documents['good']['timings']}
+    assert {documents[name]['status'] for name in reasons} == {'failed'}

@@ -1,0 +1,90 @@
+"""The child-process runner: limits are enforced and reported, events flow, failures explain."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from frugalbench.errors import ChildProcessError_
+from frugalbench.isolation import Limits, network_can_be_cut, run_child
+
+CHILD = 'frugalbench_test_child'
+
+
+@pytest.fixture
+def child_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A module the child runs, chosen by its first argument."""
+    code = tmp_path / 'code'
+    code.mkdir()
+    (code / f'{CHILD}.py').write_text('''
+import json, socket, sys, time
+mode = sys.argv[1]
+def emit(**event):
+    print(json.dumps(event), flush=True)
+if mode == 'events':
+    emit(event='progress', done=1, total=2)
+    print('not an event')
+    emit(event='done', value=42)
+elif mode == 'sleep':
+    time.sleep(600)
+elif mode == 'allocate':
+    blocks = []
+    while True:
+        blocks.append(bytearray(50 * 1024 * 1024))
+        time.sleep(0.01)
+elif mode == 'network':
+    try:
+        socket.create_connection(('1.1.1.1', 53), timeout=2)
+        emit(event='done', network='reachable')
+    except OSError as exc:
+        emit(event='done', network=f'blocked: {exc}')
+elif mode == 'error':
+    emit(event='error', message='the model is broken')
+elif mode == 'crash':
+    raise RuntimeError('boom')
+''')
+    monkeypatch.setenv('PYTHONPATH', str(code))
+    return code
+
+
+def _run(mode: str, tmp_path: Path, **limits: object):
+    return run_child(CHILD, [mode], limits=Limits(**limits), log_path=tmp_path / 'child.log',
+                     extra_env={'PYTHONPATH': str(tmp_path / 'code')})
+
+
+def test_events_are_collected_and_noise_ignored(child_module: Path, tmp_path: Path) -> None:
+    seen = []
+    result = run_child(CHILD, ['events'], limits=Limits(), log_path=tmp_path / 'c.log', on_event=seen.append,
+                       extra_env={'PYTHONPATH': str(child_module)})
+    assert [e['event'] for e in seen] == ['progress', 'done']
+    assert result.last('done')['value'] == 42
+    assert result.returncode == 0 and result.peak_rss_mb > 0
+
+
+def test_timeout_stops_the_child_and_says_how_to_raise_it(child_module: Path, tmp_path: Path) -> None:
+    with pytest.raises(ChildProcessError_, match=r'timed out after 1 s; raise it with --timeout'):
+        _run('sleep', tmp_path, timeout_s=1.0)
+
+
+def test_memory_limit_stops_the_child(child_module: Path, tmp_path: Path) -> None:
+    with pytest.raises(ChildProcessError_, match=r'memory limit exceeded .* --memory-limit'):
+        _run('allocate', tmp_path, memory_mb=300, timeout_s=60)
+
+
+def test_network_is_cut_where_the_platform_allows(child_module: Path, tmp_path: Path) -> None:
+    possible, how = network_can_be_cut()
+    if not possible:
+        pytest.skip(f'network cannot be cut here: {how}')
+    result = _run('network', tmp_path)
+    assert result.last('done')['network'].startswith('blocked')
+    assert result.enforced['network'].startswith('new network namespace')
+
+
+def test_reported_error_becomes_the_reason(child_module: Path, tmp_path: Path) -> None:
+    with pytest.raises(ChildProcessError_, match='the model is broken'):
+        _run('error', tmp_path)
+
+
+def test_crash_points_to_the_log_with_its_last_line(child_module: Path, tmp_path: Path) -> None:
+    with pytest.raises(ChildProcessError_, match=r'exited with status 1; see its log .*RuntimeError: boom'):
+        _run('crash', tmp_path)
