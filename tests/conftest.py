@@ -121,3 +121,4 @@ def make_submission(tmp_path: Path) -> SubmissionFactory:
         return folder
 
     return factory
+

@@ -9,7 +9,9 @@ from mmengine.evaluator import Evaluator
 
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.evaluation import EvaluationOptions, evaluate_submission
-from frugalbench.model import test_pipeline
+from frugalbench.model import evaluation_pipeline
+
+from support import reference_model
 
 BASELINE = Path(__file__).resolve().parent.parent / 'submissions' / 'fastscnn_camvid'
 HANDFUL = 4
@@ -17,10 +19,10 @@ HANDFUL = 4
 
 def mmseg_reference_miou(n_images: int) -> float:
     """inference_model + MMSeg's own IoUMetric (via an Evaluator) on the same images."""
-    from mmseg.apis import inference_model, init_model
+    from mmseg.apis import inference_model
     benchmark = load_benchmark('camvid')
-    model = init_model(str(BASELINE / 'config.py'), str(BASELINE / 'model.pth'), device='cpu')
-    model.cfg.test_dataloader = dict(dataset=dict(pipeline=test_pipeline(benchmark)))
+    model = reference_model(BASELINE)
+    model.cfg.test_pipeline = evaluation_pipeline(benchmark)
     evaluator = Evaluator(dict(type='IoUMetric', iou_metrics=['mIoU']))
     evaluator.dataset_meta = dict(classes=benchmark.classes)
     from mmseg.structures import PixelData

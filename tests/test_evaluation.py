@@ -13,17 +13,19 @@ import torch
 from frugalbench.accuracy import image_areas, load_label, summarize
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.evaluation import EvaluationOptions, evaluate_submission
-from frugalbench.model import test_pipeline
+from frugalbench.model import evaluation_pipeline
 from frugalbench.settings import default_db_path
 from frugalbench.store import connect, list_run_documents
+
+from support import reference_model
 
 
 def reference_miou(folder: Path, benchmark_name: str) -> float:
     """mIoU from plain mmseg.apis.inference_model with the benchmark's pipeline (no frugalbench child)."""
-    from mmseg.apis import inference_model, init_model
+    from mmseg.apis import inference_model
     benchmark = load_benchmark(benchmark_name)
-    model = init_model(str(folder / 'config.py'), str(folder / 'model.pth'), device='cpu')
-    model.cfg.test_dataloader = dict(dataset=dict(pipeline=test_pipeline(benchmark)))
+    model = reference_model(folder)
+    model.cfg.test_pipeline = evaluation_pipeline(benchmark)
     areas = []
     for sample in benchmark.samples('test'):
         pred = inference_model(model, str(sample.image)).pred_sem_seg.data[0].numpy().astype(np.uint8)

@@ -15,7 +15,7 @@ from frugalbench.benchmarks import Benchmark
 from frugalbench.isolation import ChildResult, Limits, run_child
 from frugalbench.submission import Submission
 
-__all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'test_pipeline']
+__all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'evaluation_pipeline']
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Predictions:
         return self.folder / f'{index:06d}.png'
 
 
-def test_pipeline(benchmark: Benchmark) -> list[dict]:
+def evaluation_pipeline(benchmark: Benchmark) -> list[dict]:
     """The test-time data pipeline the benchmark fixes (a submission's own is ignored)."""
     steps: list[dict] = [dict(type='LoadImageFromFile')]
     if benchmark.eval_size is not None:
@@ -73,7 +73,7 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
     request = dict(config=str(config.path), checkpoint=str(submission.checkpoint_path),
                    images=[str(p) for p in images], out_dir=str(out_dir), device=device,
                    threads=limits.threads, num_classes=benchmark.num_classes,
-                   pipeline=test_pipeline(benchmark),
+                   pipeline=evaluation_pipeline(benchmark),
                    code_dir=str(submission.folder) if config.custom_code else None)
     request_path = work / 'predict_request.json'
     request_path.write_text(json.dumps(request))
