@@ -1,0 +1,94 @@
+"""RunRecord: the plain, typed view of one stored run that the scoring functions work on.
+
+The store turns its rows into RunRecords (``RunRecord.from_dict`` accepts a flat row whose
+resource columns are named by ``Resource.key``); nothing here knows about the database.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from numbers import Real
+from typing import Any
+
+from frugalbench.errors import UsageError
+from frugalbench.scores.frugality import RESOURCES, check_resource_value, get_resource
+
+STATUS_OK = 'ok'
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One evaluated run: identity, provenance, accuracy and resource values.
+
+    ``miou`` is a fraction in [0, 1]; ``resources`` maps resource keys (see ``RESOURCES``) to
+    values in the resource's unit, None where not measured. ``budget_verified`` is True only when
+    the harness itself trained the model, so its data, annotation and training figures were
+    observed rather than declared. ``energy_measured`` is True when energy came from a hardware
+    counter, False when it was estimated. ``annotation_type`` uses the names of submission.yaml
+    (full, coarse, scribble, points, image-tags, none).
+    """
+
+    run_id: str
+    submission: str
+    benchmark: str
+    protocol_version: int
+    hardware_fingerprint: str
+    miou: float | None
+    miou_ci: tuple[float, float] | None = None
+    resources: Mapping[str, float | None] = field(default_factory=dict, hash=False)
+    technique: str = ''
+    energy_measured: bool = False
+    annotation_type: str | None = None
+    budget_verified: bool = False
+    status: str = STATUS_OK
+
+    def __post_init__(self) -> None:
+        if self.miou is not None and not (isinstance(self.miou, Real) and 0.0 <= self.miou <= 1.0):
+            raise UsageError(f'run {self.run_id}: miou must be a fraction in [0, 1], got {self.miou!r}')
+        if self.miou is not None:
+            object.__setattr__(self, 'miou', float(self.miou))
+        if self.miou_ci is not None:
+            low, high = (float(v) for v in self.miou_ci)
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise UsageError(f'run {self.run_id}: miou_ci must be (low, high) with low <= high, '
+                                 f'got {self.miou_ci!r}')
+            object.__setattr__(self, 'miou_ci', (low, high))
+        resources: dict[str, float | None] = {}
+        for key, value in self.resources.items():
+            name = get_resource(key).name
+            resources[name] = None if value is None else check_resource_value(value, name)
+        object.__setattr__(self, 'resources', resources)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    @property
+    def train_images(self) -> float | None:
+        return self.resources.get('train_images')
+
+    def resource_value(self, name: str) -> float | None:
+        """The value of resource ``name``, None when missing."""
+        return self.resources.get(get_resource(name).key)
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> RunRecord:
+        """Build from a mapping with the field names; resource values may sit under
+        ``resources`` or as top-level keys named by each ``Resource.key``. Other keys are ignored.
+        """
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in row.items() if k in names and k != 'resources'}
+        resources = dict(row.get('resources') or {})
+        for resource in RESOURCES.values():
+            if resource.key in row and resource.key not in resources:
+                resources[resource.key] = row[resource.key]
+        resources = {k: None if _is_nan(v) else v for k, v in resources.items()}
+        if kwargs.get('miou_ci') is not None:
+            kwargs['miou_ci'] = tuple(kwargs['miou_ci'])
+        return cls(**kwargs, resources=resources)
+
+
+def _is_nan(value: Any) -> bool:
+    """True for a float NaN (how data frames spell a missing value)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isnan(value)

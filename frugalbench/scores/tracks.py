@@ -1,0 +1,177 @@
+"""Budget tracks: named resource limits declared in a benchmark file's ``tracks:`` mapping.
+
+    tracks:
+      open: {description: no limit}            # always present, never limited
+      tiny: {max_params: 1000000, max_macs: 2.0e+9}
+      10-shot: {max_train_images: 10}
+      points: {allowed_annotations: [points]}   # or annotation_types: [points]
+      zero-shot: {max_train_images: 0}
+
+A limit ``max_<resource>`` exists for every resource in ``RESOURCES``; limits are inclusive, and a
+run whose limited resource is unknown does not qualify. Annotation types are the names of
+submission.yaml (full, coarse, scribble, points, image-tags, none), compared as given.
+
+Limits on training-budget resources (training images, annotation time, training time and
+energy) and annotation limits count only when the harness trained the model
+(``RunRecord.budget_verified``): a declared budget never qualifies a run for such a track.
+
+A track object of the benchmark schema (anything with pydantic's ``model_dump``) is read through
+the fields its file set, so a default "every annotation type" list is not taken as a limit.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+
+from frugalbench.errors import BenchmarkError, UsageError
+from frugalbench.scores.frugality import RESOURCES, get_resource
+from frugalbench.scores.records import RunRecord
+
+OPEN = 'open'
+_LIMIT_PREFIX = 'max_'
+_ANNOTATION_KEYS = ('allowed_annotations', 'annotation_types')  # two spellings, one meaning
+_OTHER_KEYS = ('description', *_ANNOTATION_KEYS, 'requires_verified_budget')
+
+
+@dataclass(frozen=True)
+class Track:
+    """A named budget: upper limits per resource and the annotation types it admits."""
+
+    name: str
+    description: str = ''
+    limits: Mapping[str, float] = field(default_factory=dict, hash=False)  # resource -> max value
+    allowed_annotations: frozenset[str] | None = None  # None: any annotation type
+    requires_verified_budget: bool = False  # also demand a verified budget without data limits
+
+    @property
+    def max_params(self) -> float | None:
+        return self.limits.get('params')
+
+    @property
+    def max_macs(self) -> float | None:
+        return self.limits.get('macs')
+
+    @property
+    def max_train_images(self) -> float | None:
+        return self.limits.get('train_images')
+
+    @property
+    def is_open(self) -> bool:
+        """No limit of any kind: every run qualifies."""
+        return not self.limits and self.allowed_annotations is None and not self.requires_verified_budget
+
+    @property
+    def data_limited(self) -> bool:
+        """Whether the track limits data, annotation or training budgets."""
+        return (self.allowed_annotations is not None
+                or any(RESOURCES[name].training_budget for name in self.limits))
+
+    @property
+    def needs_verified_budget(self) -> bool:
+        return self.requires_verified_budget or self.data_limited
+
+
+OPEN_TRACK = Track(name=OPEN, description='no limit')
+
+
+def qualifies(run: RunRecord, track: Track) -> bool:
+    """Whether ``run`` meets every limit of ``track`` (the open track admits every run)."""
+    if track.is_open:
+        return True
+    if track.needs_verified_budget and not run.budget_verified:
+        return False
+    for name, limit in track.limits.items():
+        value = run.resource_value(name)
+        if value is None or value > limit:
+            return False
+    return track.allowed_annotations is None or run.annotation_type in track.allowed_annotations
+
+
+def qualifying_tracks(run: RunRecord, tracks: Mapping[str, Track]) -> tuple[str, ...]:
+    """Names of the tracks ``run`` qualifies for, in the order of ``tracks``."""
+    return tuple(name for name, track in tracks.items() if qualifies(run, track))
+
+
+def get_track(tracks: Mapping[str, Track], name: str) -> Track:
+    """The track called ``name``, or a UsageError with a 'did you mean' and the list."""
+    if name in tracks:
+        return tracks[name]
+    close = difflib.get_close_matches(name, tracks, n=1)
+    hint = f' Did you mean {close[0]!r}?' if close else ''
+    raise UsageError(f'unknown track {name!r}.{hint} Known: {", ".join(tracks)}')
+
+
+def parse_tracks(raw: Mapping[str, object] | None) -> dict[str, Track]:
+    """Tracks from a benchmark file's ``tracks:`` mapping; ``open`` comes first and always exists."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise BenchmarkError(f'tracks: must map track names to their limits, got {raw!r}')
+    tracks = {OPEN: OPEN_TRACK}
+    for name, spec in raw.items():
+        track = parse_track(str(name), spec)
+        if track.name == OPEN and not track.is_open:
+            raise BenchmarkError('tracks: the open track takes no limits: give the limits a new track name')
+        tracks[track.name] = track
+    return tracks
+
+
+def parse_track(name: str, spec: object) -> Track:
+    """One track from its mapping (None or {} means no limits) or schema object."""
+    if spec is None:
+        spec = {}
+    if hasattr(spec, 'model_dump'):
+        spec = spec.model_dump(exclude_unset=True)
+    if not isinstance(spec, Mapping):
+        raise BenchmarkError(f'tracks: {name}: expected a mapping of limits, got {spec!r}')
+    limits: dict[str, float] = {}
+    for key, value in spec.items():
+        key = str(key)
+        if key in _OTHER_KEYS:
+            continue
+        resource = key[len(_LIMIT_PREFIX):] if key.startswith(_LIMIT_PREFIX) else None
+        if resource not in RESOURCES:
+            known = [f'{_LIMIT_PREFIX}{r}' for r in RESOURCES] + list(_OTHER_KEYS)
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f' Did you mean {close[0]!r}?' if close else ''
+            raise BenchmarkError(f'tracks: {name}: unknown key {key!r}.{hint} Known: {", ".join(known)}')
+        limits[get_resource(resource).name] = _limit(name, key, value)
+    return Track(name=name, description=str(spec.get('description') or ''), limits=limits,
+                 allowed_annotations=_annotations(name, spec),
+                 requires_verified_budget=_flag(name, spec.get('requires_verified_budget', False)))
+
+
+def _limit(track: str, key: str, value: object) -> float:
+    number: object = value
+    if isinstance(value, str):  # YAML 1.1 reads 2e9 (no dot) as a string
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if (isinstance(number, bool) or not isinstance(number, Real)
+            or not math.isfinite(number) or number < 0):
+        raise BenchmarkError(f'tracks: {track}: {key} must be a finite number >= 0, got {value!r}')
+    return float(number)
+
+
+def _annotations(track: str, spec: Mapping[str, object]) -> frozenset[str] | None:
+    given = [key for key in _ANNOTATION_KEYS if spec.get(key) is not None]
+    if len(given) > 1:
+        raise BenchmarkError(f'tracks: {track}: give allowed_annotations or annotation_types, not both')
+    if not given:
+        return None
+    value = spec[given[0]]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(v, str) and v for v in items):
+        raise BenchmarkError(f'tracks: {track}: {given[0]} must be a non-empty list of '
+                             f'annotation types, got {value!r}')
+    return frozenset(items)
+
+
+def _flag(track: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise BenchmarkError(f'tracks: {track}: requires_verified_budget must be true or false, got {value!r}')
+    return value
