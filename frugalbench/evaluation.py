@@ -25,8 +25,12 @@ from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
 from frugalbench.errors import BenchmarkError, FrugalbenchError, SubmissionError
 from frugalbench.isolation import Limits
 from frugalbench.measurements import provenance
+from frugalbench.measurements.memory import size_on_disk
+from frugalbench.measurements.protocol import load_protocol
 from frugalbench.model import ModelConfig, Predictions, predict, read_config
+from frugalbench.scores.uncertainty import bootstrap_miou_ci
 from frugalbench.settings import default_db_path, work_dir
+from frugalbench.summary import resource_summary
 from frugalbench.store import connect, find_reusable_run, save_run
 from frugalbench.submission import Submission, file_sha256, load_submission, read_manifest_loosely
 
@@ -44,6 +48,8 @@ class EvaluationOptions:
     split: str = 'test'
     max_images: int | None = None     # evaluate the first N images only (tests, quick looks)
     limits: Limits = field(default_factory=Limits)
+    measure: bool = True              # resource measurements (compute, latency, memory, energy, ...)
+    protocol_path: Path | None = None  # measurement protocol file (default: the bundled one)
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,10 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     since = clock.lap('hashing', since)
     config = read_config(submission, work, options.limits)
     since = clock.lap('config_read', since)
+    protocol = load_protocol(options.protocol_path)
     key = run_key(checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
-                  benchmark.protocol_version, fingerprint, options.device, options.split, len(samples))
+                  benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
+                  protocol.source_hash if options.measure else 'no-measurements')
     if not options.force:
         with connect(options.db_path) as connection:
             stored = find_reusable_run(connection, key)
@@ -138,14 +146,19 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
             return EvaluationOutcome({**stored, 'reused': True}, reused=True)
     predictions = predict(submission, config, benchmark, [s.image for s in samples], work,
                           options.limits, options.device,
-                          on_progress=lambda done, total: on_progress and on_progress('predict', done, total))
-    since = clock.lap('accuracy_inference', since)
+                          on_progress=lambda done, total: on_progress and on_progress(
+                              'predict' if total else 'measuring', done, total),
+                          measure=options.measure, protocol_path=options.protocol_path)
+    since = clock.lap('model_process', since)
+    for stage, seconds in predictions.measurement_timings.items():
+        clock.timings[f'measure_{stage}'] = seconds
     accuracy = score_predictions(predictions, samples, benchmark)
     since = clock.lap('accuracy_scoring', since)
+    measurements = predictions.measurements + [size_on_disk(submission.checkpoint_path).to_dict()]
     document = _ok_document(run_id, submission, benchmark, options, config, checkpoint_sha, key,
-                            predictions, accuracy)
+                            predictions, accuracy, measurements)
     document['timings'] = {**clock.timings, 'total': clock.total()}
-    _store(options.db_path, document, benchmark.classes, accuracy)
+    _store(options.db_path, document, benchmark.classes, accuracy, measurements)
     document['timings']['bookkeeping'] = round(time.perf_counter() - since, 3)
     shutil.rmtree(predictions.folder, ignore_errors=True)
     return EvaluationOutcome(document)
@@ -174,15 +187,20 @@ def _common(run_id: str, options: EvaluationOptions, status: str, reason: str | 
 
 def _ok_document(run_id: str, submission: Submission, benchmark: Benchmark, options: EvaluationOptions,
                  config: ModelConfig, checkpoint_sha: str, key: str, predictions: Predictions,
-                 accuracy: AccuracyResult) -> dict[str, Any]:
+                 accuracy: AccuracyResult, measurements: list[dict[str, Any]]) -> dict[str, Any]:
     manifest = submission.manifest
+    interval = bootstrap_miou_ci(np.array([a.intersect for a in accuracy.images]),
+                                 np.array([a.union for a in accuracy.images]))
     return {
         **_common(run_id, options, 'ok', None),
         'submission': submission.id, 'benchmark': benchmark.name,
         'protocol_version': benchmark.protocol_version, 'synthetic': benchmark.synthetic,
         'manifest': manifest.model_dump(mode='json'),
-        'accuracy': accuracy.to_dict(),
-        'compute': {'params': predictions.params},
+        'accuracy': {**accuracy.to_dict(), 'miou_ci': [interval.low, interval.high],
+                     'miou_ci_method': 'bootstrap over test images, 1000 resamples, 95 %, seed 0'},
+        **resource_summary(measurements, predictions.params),
+        'measurements': measurements,
+        'measurement_protocol': predictions.protocol,
         'training': {'declared': manifest.training.model_dump(mode='json'), 'verified': False},
         'custom_code': config.custom_code, 'custom_imports': list(config.custom_imports),
         'hashes': {'checkpoint_sha256': checkpoint_sha, 'config_sha256': config.sha256,
@@ -210,6 +228,7 @@ def _failed_document(run_id: str, folder: Path, benchmark_name: str | None, opti
 
 
 def _store(db_path: Path, document: dict[str, Any], class_names: list[str] | None = None,
-           accuracy: AccuracyResult | None = None) -> None:
+           accuracy: AccuracyResult | None = None, measurements: list[dict[str, Any]] | None = None) -> None:
     with connect(db_path) as connection:
-        save_run(connection, document, class_names or [], accuracy.images if accuracy else [])
+        save_run(connection, document, class_names or [], accuracy.images if accuracy else [],
+                 measurements or [])

@@ -122,3 +122,16 @@ def make_submission(tmp_path: Path) -> SubmissionFactory:
 
     return factory
 
+
+
+@pytest.fixture
+def quick_protocol(tmp_path: Path) -> Path:
+    """The bundled measurement protocol with short windows, so tests measure in seconds."""
+    from frugalbench.measurements.protocol import DEFAULT_PROTOCOL_FILE
+    protocol = yaml.safe_load(DEFAULT_PROTOCOL_FILE.read_text())
+    protocol['latency'].update(warmup=1, min_repeats=3, min_seconds=0.05, throughput_batch_size=2)
+    protocol['instructions'].update(images=1)
+    protocol['energy'].update(min_window_seconds=0.3, idle_window_seconds=0.1, poll_seconds=0.1)
+    path = tmp_path / 'quick_protocol.yaml'
+    path.write_text(yaml.safe_dump(protocol))
+    return path

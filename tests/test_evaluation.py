@@ -34,9 +34,11 @@ def reference_miou(folder: Path, benchmark_name: str) -> float:
     return summarize(areas, benchmark.classes).miou
 
 
-def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make_submission) -> None:
+def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make_submission,
+                                                            quick_protocol) -> None:
     folder = make_submission()
-    outcome = evaluate_submission(folder, EvaluationOptions(db_path=default_db_path()))
+    outcome = evaluate_submission(folder, EvaluationOptions(db_path=default_db_path(),
+                                                            protocol_path=quick_protocol))
     assert outcome.ok, outcome.document.get('failure_reason')
     document = outcome.document
     assert document['accuracy']['miou'] == pytest.approx(reference_miou(folder, tiny_benchmark), abs=5e-4)
@@ -45,18 +47,44 @@ def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make
                           if 'running' not in k and 'num_batches' not in k)
     assert document['compute']['params'] == expected_params
     assert document['limits']['timeout_s'] > 0
+    low, high = document['accuracy']['miou_ci']
+    assert low <= document['accuracy']['miou'] <= high
     with connect(default_db_path()) as connection:
         stored = list_run_documents(connection)
         areas = connection.execute('SELECT count(*) FROM image_areas').fetchone()[0]
+        names = {row[0] for row in connection.execute('SELECT name FROM measurements').fetchall()}
     assert [d['run_id'] for d in stored] == [document['run_id']]
     assert areas == 3
+    assert {'macs', 'flops', 'latency_b1', 'peak_rss', 'energy_per_image', 'model_size_on_disk'} <= names
+
+
+def test_measurements_equal_the_reference_counters_on_the_same_forward(tiny_benchmark, make_submission,
+                                                                        quick_protocol) -> None:
+    from mmengine.analysis import get_model_complexity_info
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from frugalbench.measurements.compute import InferenceForward
+    folder = make_submission()
+    document = evaluate_submission(folder, EvaluationOptions(protocol_path=quick_protocol)).document
+    model = reference_model(folder).eval()
+    x = torch.zeros(1, 3, 64, 64)
+    macs = get_model_complexity_info(InferenceForward(model), inputs=(x,), show_table=False,
+                                     show_arch=False)['flops']
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x, mode='tensor')
+    assert document['compute']['macs'] == macs
+    assert document['compute']['flops'] == counter.get_total_flops()
+    assert document['energy']['method'] != 'unavailable' or document['energy']['unavailable_reason']
+    assert document['energy']['measured'] is (document['energy']['method'] in ('rapl', 'nvml', 'pyjoules'))
+    assert document['latency']['median_ms'] > 0 and document['memory']['peak_rss_mb'] > 10
+    assert {'model_process', 'measure_compute', 'measure_latency', 'accuracy_scoring'} <= set(document['timings'])
 
 
 def test_unchanged_submission_reuses_the_stored_run_unless_forced(tiny_benchmark, make_submission) -> None:
     folder = make_submission()
-    first = evaluate_submission(folder, EvaluationOptions())
-    second = evaluate_submission(folder, EvaluationOptions())
-    forced = evaluate_submission(folder, EvaluationOptions(force=True))
+    first = evaluate_submission(folder, EvaluationOptions(measure=False))
+    second = evaluate_submission(folder, EvaluationOptions(measure=False))
+    forced = evaluate_submission(folder, EvaluationOptions(force=True, measure=False))
     assert second.reused and second.document['run_id'] == first.document['run_id']
     assert not forced.reused and forced.document['run_id'] != first.document['run_id']
     assert forced.document['accuracy'] == first.document['accuracy']
@@ -74,7 +102,7 @@ class _RunsCode:
 
 
 def _failure(folder: Path) -> str:
-    outcome = evaluate_submission(folder, EvaluationOptions())
+    outcome = evaluate_submission(folder, EvaluationOptions(measure=False))
     assert outcome.document['status'] == 'failed'
     return outcome.document['failure_reason']
 
@@ -106,7 +134,7 @@ def test_checkpoint_of_another_model_fails(tiny_benchmark, make_submission) -> N
 
 
 def test_failures_are_recorded_and_earlier_rows_untouched(tiny_benchmark, make_submission) -> None:
-    good = evaluate_submission(make_submission('good'), EvaluationOptions())
+    good = evaluate_submission(make_submission('good'), EvaluationOptions(measure=False))
     missing = make_submission('missing', write_checkpoint=False)
     broken_yaml = make_submission('broken')
     (broken_yaml / 'submission.yaml').write_text('name: [oops\n')

@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--timeout', type=float, default=None, help='wall-clock limit of the model process (s)')
     parser.add_argument('--memory-limit', type=int, default=None, help='resident-memory limit (MB)')
     parser.add_argument('--threads', type=int, default=1, help='CPU threads of the model process')
+    parser.add_argument('--no-measure', action='store_true',
+                        help='accuracy and parameters only (no latency, memory, energy, MACs)')
+    parser.add_argument('--protocol', type=Path, default=None,
+                        help='measurement protocol file (default: the bundled protocol.yaml)')
     add_format_option(parser)
     parser.set_defaults(handler=run)
 
@@ -53,7 +57,7 @@ def _limits(args: argparse.Namespace) -> Limits:
 def run(args: argparse.Namespace) -> int:
     options = EvaluationOptions(benchmark=args.benchmark, db_path=db_path(args), device=args.device,
                                 force=args.force, split=args.split, max_images=args.max_images,
-                                limits=_limits(args))
+                                limits=_limits(args), measure=not args.no_measure, protocol_path=args.protocol)
     outcomes = [evaluate_with_progress(folder, options) for folder in _folders(args)]
     documents = [o.document for o in outcomes]
     if args.format == 'json':

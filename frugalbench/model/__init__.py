@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from frugalbench.benchmarks import Benchmark
@@ -39,6 +39,9 @@ class Predictions:
     count: int
     params: int
     child: ChildResult
+    measurements: list[dict] = field(default_factory=list)   # Measurement.to_dict() items
+    measurement_timings: dict[str, float] = field(default_factory=dict)
+    protocol: dict[str, object] = field(default_factory=dict)
 
     def path(self, index: int) -> Path:
         return self.folder / f'{index:06d}.png'
@@ -66,7 +69,8 @@ def read_config(submission: Submission, work: Path, limits: Limits) -> ModelConf
 
 def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, images: list[Path],
             work: Path, limits: Limits, device: str = 'cpu',
-            on_progress: Callable[[int, int], None] | None = None) -> Predictions:
+            on_progress: Callable[[int, int], None] | None = None, measure: bool = False,
+            protocol_path: Path | None = None) -> Predictions:
     """Run the model over ``images`` in a child; only image paths cross the boundary."""
     out_dir = work / 'predictions'
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -74,15 +78,24 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
                    images=[str(p) for p in images], out_dir=str(out_dir), device=device,
                    threads=limits.threads, num_classes=benchmark.num_classes,
                    pipeline=evaluation_pipeline(benchmark),
-                   code_dir=str(submission.folder) if config.custom_code else None)
+                   code_dir=str(submission.folder) if config.custom_code else None,
+                   measure=measure, protocol_path=str(protocol_path) if protocol_path else None)
     request_path = work / 'predict_request.json'
     request_path.write_text(json.dumps(request))
 
     def on_event(event: dict) -> None:
-        if event.get('event') == 'progress' and on_progress is not None:
+        if on_progress is None:
+            return
+        if event.get('event') == 'progress':
             on_progress(int(event['done']), int(event['total']))
+        elif event.get('event') == 'stage':
+            on_progress(0, 0)
 
     result = run_child('frugalbench.model.worker', [str(request_path)], limits=limits,
                        log_path=work / 'worker.log', on_event=on_event)
     done = result.last('done') or {}
-    return Predictions(folder=out_dir, count=len(images), params=int(done.get('params', 0)), child=result)
+    measured = result.last('measurements') or {}
+    return Predictions(folder=out_dir, count=len(images), params=int(done.get('params', 0)), child=result,
+                       measurements=list(measured.get('items', [])),
+                       measurement_timings=dict(measured.get('timings', {})),
+                       protocol={k: measured[k] for k in ('protocol_version', 'protocol_sha256') if k in measured})

@@ -48,7 +48,22 @@ def run(request: dict[str, Any]) -> None:
     params = sum(p.numel() for p in model.parameters())
     emit('built', params=params)
     predict_all(model, request)
+    if request.get('measure'):
+        measure(model, request)
     emit('done', params=params)
+
+
+def measure(model: Any, request: dict[str, Any]) -> None:
+    from mmcv.transforms import Compose
+
+    from frugalbench.measurements.protocol import load_protocol
+    from frugalbench.model.measure import measure_model
+    emit('stage', name='measuring')
+    protocol = load_protocol(request.get('protocol_path'))
+    results, timings = measure_model(model, Compose(request['pipeline']), request['images'], protocol,
+                                     request['device'])
+    emit('measurements', items=[m.to_dict() for m in results], timings=timings,
+         protocol_version=protocol.version, protocol_sha256=protocol.source_hash)
 
 
 def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> Any:

@@ -13,9 +13,10 @@ def frugalbench(*args: str, env: dict | None = None) -> subprocess.CompletedProc
                           env={**os.environ, **(env or {})}, timeout=600)
 
 
-def test_evaluate_json_is_one_document_with_the_promised_keys(tiny_benchmark, make_submission) -> None:
+def test_evaluate_json_is_one_document_with_the_promised_keys(tiny_benchmark, make_submission,
+                                                              quick_protocol) -> None:
     folder = make_submission()
-    result = frugalbench('evaluate', str(folder), '--format', 'json')
+    result = frugalbench('evaluate', str(folder), '--format', 'json', '--protocol', str(quick_protocol))
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document['status'] == 'ok'
@@ -23,6 +24,13 @@ def test_evaluate_json_is_one_document_with_the_promised_keys(tiny_benchmark, ma
     assert 0.0 <= document['accuracy']['miou'] <= 1.0
     assert set(document['accuracy']['per_class_iou']) == {'background', 'disc', 'bar'}
     assert document['compute']['params'] > 0
+    for key in ('macs', 'flops'):
+        assert document['compute'][key] > 0
+    assert document['latency']['median_ms'] > 0 and document['latency']['p90_ms'] >= document['latency']['median_ms']
+    assert document['memory']['peak_rss_mb'] > 0
+    assert document['energy']['measured'] in (True, False) and document['energy']['method']
+    assert 'instructions_per_image' in document and document['hardware']['fingerprint']
+    assert document['timings']['total'] > 0
 
 
 def test_failed_evaluation_exits_1_with_one_line_and_no_traceback(tiny_benchmark, make_submission) -> None:
