@@ -114,7 +114,7 @@ def check_classes(submission: Submission, benchmark: Benchmark) -> None:
 
 
 def run_key(*parts: object) -> str:
-    """Idempotency key: checkpoint, config, benchmark, protocol, hardware, device, split, size."""
+    """Idempotency key: submission, checkpoint, config, benchmark, protocols, hardware, device, split, size."""
     return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:32]
 
 
@@ -135,7 +135,7 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     config = read_config(submission, work, options.limits)
     since = clock.lap('config_read', since)
     protocol = load_protocol(options.protocol_path)
-    key = run_key(checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
+    key = run_key(submission.id, checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
                   benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
                   protocol.source_hash if options.measure else 'no-measurements')
     if not options.force:
