@@ -23,6 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_format_option(parser, ('table', 'json', 'csv', 'parquet'))
     parser.add_argument('--out', type=Path, help='write to this file instead of stdout (required for parquet)')
     parser.set_defaults(handler=run)
+    inner = parser.add_subparsers(dest='results_command')
+    ingest = inner.add_parser('ingest-benchmark', help='store a pytest --benchmark-json report beside the runs')
+    ingest.add_argument('report', type=Path, help='the JSON file pytest-benchmark wrote')
+    add_db_option(ingest)
+    ingest.set_defaults(handler=run_ingest)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from frugalbench.measurements.benchmark_report import ingest_benchmark_json
+    from frugalbench.store.runs import save_perf_report
+    rows = ingest_benchmark_json(args.report)
+    with connect(db_path(args)) as connection:
+        report_id = save_perf_report(connection, rows, str(args.report))
+    Console(stderr=True).print(f'stored {len(rows)} benchmark rows from {args.report} as report {report_id}')
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

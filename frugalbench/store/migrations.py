@@ -60,6 +60,48 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         details            JSON
     );
     """),
+    (2, 'pytest-benchmark reports; flat leaderboard view of runs', """
+    CREATE TABLE perf_benchmarks (
+        report_id    VARCHAR NOT NULL,
+        ingested_at  TIMESTAMP NOT NULL,
+        source_file  VARCHAR NOT NULL,
+        name         VARCHAR NOT NULL,
+        fullname     VARCHAR,
+        bench_group  VARCHAR,
+        min_s        DOUBLE,
+        max_s        DOUBLE,
+        mean_s       DOUBLE,
+        median_s     DOUBLE,
+        stddev_s     DOUBLE,
+        iqr_s        DOUBLE,
+        ops          DOUBLE,
+        rounds       BIGINT,
+        iterations   BIGINT,
+        params       JSON,
+        extra_info   JSON,
+        machine_info JSON,
+        commit_info  JSON,
+        run_datetime VARCHAR,
+        pytest_benchmark_version VARCHAR
+    );
+    CREATE VIEW leaderboard_runs AS
+    SELECT run_id, created_at, status, failure_reason, submission, submission_name, technique, parent,
+           benchmark, protocol_version, split, num_images, miou, macc, aacc, params,
+           CAST(document->>'$.compute.macs' AS DOUBLE)            AS macs,
+           CAST(document->>'$.compute.flops' AS DOUBLE)           AS flops,
+           CAST(document->>'$.latency.median_ms' AS DOUBLE)       AS latency_ms,
+           CAST(document->>'$.latency.p90_ms' AS DOUBLE)          AS latency_p90_ms,
+           CAST(document->>'$.memory.peak_rss_mb' AS DOUBLE)      AS peak_rss_mb,
+           CAST(document->>'$.energy.joules_per_image' AS DOUBLE) AS energy_joules_per_image,
+           document->>'$.energy.method'                           AS energy_method,
+           CAST(document->>'$.energy.measured' AS BOOLEAN)        AS energy_measured,
+           CAST(document->>'$.accuracy.miou_ci[0]' AS DOUBLE)     AS miou_ci_low,
+           CAST(document->>'$.accuracy.miou_ci[1]' AS DOUBLE)     AS miou_ci_high,
+           CAST(document->>'$.training.verified' AS BOOLEAN)      AS budget_verified,
+           declared_train_images, declared_annotation, custom_code, device, hardware_fingerprint, run_key,
+           CAST(document->>'$.synthetic' AS BOOLEAN)              AS synthetic
+    FROM runs;
+    """),
 ]
 
 

@@ -90,3 +90,23 @@ def list_run_documents(connection: duckdb.DuckDBPyConnection, benchmark: str | N
         params.append(submission)
     rows = connection.execute(sql + ' ORDER BY created_at, run_id', params).fetchall()
     return [json.loads(row[0]) for row in rows]
+
+
+def save_perf_report(connection: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], source_file: str) -> str:
+    """Store the rows of one pytest-benchmark report in one transaction; return its report id."""
+    import uuid
+    report_id = uuid.uuid4().hex
+    values = [[report_id, source_file, r['name'], r.get('fullname'), r.get('group'), r.get('min'), r.get('max'),
+               r.get('mean'), r.get('median'), r.get('stddev'), r.get('iqr'), r.get('ops'), r.get('rounds'),
+               r.get('iterations'), r.get('params'), r.get('extra_info'), r.get('machine_info'),
+               r.get('commit_info'), r.get('datetime'), r.get('version')] for r in rows]
+    connection.execute('BEGIN TRANSACTION')
+    try:
+        if values:
+            connection.executemany(
+                'INSERT INTO perf_benchmarks VALUES (?, now(), ' + ', '.join('?' for _ in range(19)) + ')', values)
+        connection.execute('COMMIT')
+    except BaseException:
+        connection.execute('ROLLBACK')
+        raise
+    return report_id

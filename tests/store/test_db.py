@@ -93,3 +93,14 @@ def test_read_only_open_of_a_missing_database_says_what_to_run(tmp_path: Path) -
     with pytest.raises(StoreError, match='frugalbench evaluate'):
         with connect(tmp_path / 'none.duckdb', read_only=True):
             pass
+
+
+def test_leaderboard_view_flattens_documents(tmp_path: Path) -> None:
+    document = _document('a') | {'compute': {'params': 10, 'macs': 5e9}, 'energy': {'measured': False,
+                                 'method': 'estimate-cpu-time-tdp', 'joules_per_image': 0.5},
+                                 'accuracy': {'miou': 0.5, 'miou_ci': [0.4, 0.6]}}
+    with connect(tmp_path / 'r.duckdb') as connection:
+        save_run(connection, document)
+        row = connection.execute('SELECT macs, energy_measured, energy_method, miou_ci_low, miou_ci_high '
+                                 'FROM leaderboard_runs').fetchone()
+    assert row == (5e9, False, 'estimate-cpu-time-tdp', 0.4, 0.6)
