@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from frugalbench.benchmarks import Benchmark
 from frugalbench.isolation import ChildResult, Limits, run_child
 from frugalbench.submission import Submission
+
+CONFIG_READ_TIMEOUT_S = 120.0  # reading a config takes seconds; a hang is stopped here
 
 __all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'evaluation_pipeline']
 
@@ -60,7 +62,7 @@ def read_config(submission: Submission, work: Path, limits: Limits) -> ModelConf
     """Execute the config in a throw-away child and return it as data."""
     out = work / 'config.json'
     result = run_child('frugalbench.model.config_reader', [str(submission.config_path), str(out)],
-                       limits=limits, log_path=work / 'config_reader.log', cwd=submission.folder)
+                       limits=replace(limits, timeout_s=min(limits.timeout_s, CONFIG_READ_TIMEOUT_S)), log_path=work / 'config_reader.log', cwd=submission.folder)
     text = out.read_text()
     done = result.last('done') or {}
     return ModelConfig(path=out, sha256=hashlib.sha256(text.encode()).hexdigest(),

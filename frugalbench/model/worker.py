@@ -20,6 +20,7 @@ from typing import Any
 from frugalbench.model.channel import decode_config, emit, open_channel
 
 AUXILIARY_PREFIX = 'auxiliary_head.'
+DETERMINISM_TOLERANCE = 1e-4  # relative to the largest logit
 
 
 class WorkerFailure(Exception):
@@ -149,6 +150,8 @@ def predict_all(model: Any, request: dict[str, Any]) -> None:
             sample = model.test_step(batch)[0]
         logits = sample.seg_logits.data
         check_logits(logits, num_classes, image_path)
+        if index == 0:
+            check_deterministic(model, batch, logits, image_path)
         prediction = sample.pred_sem_seg.data[0].to('cpu').numpy().astype(np.uint8)
         expected = tuple(data['data_samples'].ori_shape)
         if prediction.shape != expected:
@@ -157,6 +160,18 @@ def predict_all(model: Any, request: dict[str, Any]) -> None:
         Image.fromarray(prediction).save(out_dir / f'{index:06d}.png', compress_level=1)
         emit('progress', done=index + 1, total=len(images),
              seconds=round(time.perf_counter() - started, 3))
+
+
+def check_deterministic(model: Any, batch: dict, logits: Any, image_path: str) -> None:
+    """A second pass on the same input must give the same logits (within float noise)."""
+    import torch
+    with torch.no_grad():
+        again = model.test_step(batch)[0].seg_logits.data
+    scale = float(logits.abs().max()) or 1.0
+    difference = float((again - logits).abs().max())
+    if difference > DETERMINISM_TOLERANCE * scale:
+        raise WorkerFailure(f'the model is not deterministic: two passes on {Path(image_path).name} differ '
+                            f'by {difference:.3g} (tolerance {DETERMINISM_TOLERANCE:g} of the logit scale)')
 
 
 def check_logits(logits: Any, num_classes: int, image_path: str) -> None:
