@@ -1,0 +1,46 @@
+"""The leaderboard's data layer: read-only store queries (``queries``) and the frames the app
+shows (``views``), built with ``frugalbench.scores``. The Streamlit app (app/leaderboard.py)
+only lays these out; it opens no database itself.
+"""
+from frugalbench.app_data.queries import (
+    DocumentCache,
+    RunDetail,
+    StoreStatus,
+    StoreUnavailable,
+    benchmarks,
+    image_areas,
+    lineage,
+    run_detail,
+    runs,
+    store_status,
+)
+from frugalbench.app_data.views import (
+    NOT_MEASURED,
+    BenchmarkSetup,
+    axis_scale,
+    benchmark_setup,
+    bootstrap_intervals,
+    budget_points,
+    display_table,
+    export_frame,
+    filter_runs,
+    frugality_curves,
+    latest_per_submission,
+    pareto_front,
+    ranking,
+    run_label,
+    stored_intervals,
+    to_csv_bytes,
+    to_parquet_bytes,
+    unranked,
+    with_intervals,
+    with_labels,
+)
+
+__all__ = [
+    'NOT_MEASURED', 'BenchmarkSetup', 'DocumentCache', 'RunDetail', 'StoreStatus', 'StoreUnavailable',
+    'axis_scale', 'benchmark_setup', 'benchmarks', 'bootstrap_intervals', 'budget_points', 'display_table',
+    'export_frame', 'filter_runs', 'frugality_curves', 'image_areas', 'latest_per_submission', 'lineage',
+    'pareto_front', 'ranking', 'run_detail', 'run_label', 'runs', 'store_status', 'stored_intervals',
+    'to_csv_bytes', 'to_parquet_bytes', 'unranked', 'with_intervals', 'with_labels',
+]

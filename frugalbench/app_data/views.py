@@ -1,0 +1,316 @@
+"""What the leaderboard shows, as pandas frames built from stored runs (no database access here).
+
+Rankings, Pareto flags, frugality curves and intervals come from ``frugalbench.scores``; this
+module joins them with the runs' other columns, and labels a display copy in which estimated
+energy is marked ``estimated`` and a budget the harness did not observe is marked ``declared``.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from frugalbench.benchmarks import load_benchmark
+from frugalbench.errors import BenchmarkError
+from frugalbench.scores import (
+    DEFAULT_WS,
+    OPEN_TRACK,
+    RESOURCES,
+    Interval,
+    RunRecord,
+    Track,
+    bootstrap_miou_ci,
+    exclusion_reason,
+    frugality_curve,
+    parse_references,
+    parse_tracks,
+    rank_runs,
+)
+
+NOT_MEASURED = 'not measured'
+MISSING = '-'
+
+
+@dataclass(frozen=True)
+class BenchmarkSetup:
+    """A benchmark file's reference values and tracks, or a note saying why they are unknown."""
+
+    references: dict[str, float] = field(default_factory=dict)
+    tracks: dict[str, Track] = field(default_factory=lambda: {OPEN_TRACK.name: OPEN_TRACK})
+    note: str | None = None
+
+
+def benchmark_setup(name: str) -> BenchmarkSetup:
+    """References and tracks from the benchmark file ``name``; only the open track if it is absent."""
+    try:
+        benchmark = load_benchmark(name)
+        return BenchmarkSetup(parse_references(benchmark.references), parse_tracks(benchmark.tracks))
+    except BenchmarkError as exc:
+        return BenchmarkSetup(note=f'benchmark file not readable here ({exc}): only the open '
+                                   'track is shown, and reference values must be entered')
+
+
+def latest_per_submission(runs: pd.DataFrame) -> pd.DataFrame:
+    """The newest run of each submission per hardware, protocol version and status-ok-ness."""
+    if runs.empty:
+        return runs
+    ordered = runs.sort_values(['created_at', 'run_id'])
+    keys = ['submission', 'hardware_fingerprint', 'protocol_version', 'status']
+    return ordered.drop_duplicates(keys, keep='last').reset_index(drop=True)
+
+
+def filter_runs(runs: pd.DataFrame, hardware: Sequence[str] | None = None,
+                techniques: Sequence[str] | None = None) -> pd.DataFrame:
+    """Runs on the given hardware labels and techniques (None or empty: no filter)."""
+    keep = pd.Series(True, index=runs.index)
+    if hardware:
+        keep &= runs['hardware'].isin(list(hardware))
+    if techniques:
+        keep &= runs['technique'].isin(list(techniques))
+    return runs[keep].reset_index(drop=True)
+
+
+def stored_intervals(runs: pd.DataFrame) -> dict[str, Interval]:
+    """mIoU intervals already stored in the runs' documents (``accuracy.miou_ci``)."""
+    known = runs.dropna(subset=['miou_ci_low', 'miou_ci_high'])
+    return {str(r.run_id): Interval(float(r.miou_ci_low), float(r.miou_ci_high))
+            for r in known.itertuples(index=False)}
+
+
+def with_intervals(runs: pd.DataFrame, intervals: Mapping[str, Interval]) -> pd.DataFrame:
+    """The runs with ``miou_ci_low``/``miou_ci_high`` filled from ``intervals`` where missing."""
+    low = runs['run_id'].map(lambda i: intervals[i][0] if i in intervals else np.nan)
+    high = runs['run_id'].map(lambda i: intervals[i][1] if i in intervals else np.nan)
+    return runs.assign(miou_ci_low=runs['miou_ci_low'].fillna(low).astype('float64'),
+                       miou_ci_high=runs['miou_ci_high'].fillna(high).astype('float64'))
+
+
+def bootstrap_intervals(areas: Mapping[str, tuple[np.ndarray, np.ndarray]], n_boot: int = 1000,
+                        seed: int = 0) -> dict[str, Interval]:
+    """95 % bootstrap interval of each run's dataset-level mIoU from its per-image areas."""
+    return {run_id: bootstrap_miou_ci(intersect, union, n_boot=n_boot, seed=seed)
+            for run_id, (intersect, union) in areas.items() if len(intersect)}
+
+
+def _value(value: Any) -> float | None:
+    """A number, or None for a missing one (None, NaN, pandas' NA)."""
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _str(value: Any) -> str:
+    """A string, or '' for a missing one."""
+    return '' if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def run_records(runs: pd.DataFrame, intervals: Mapping[str, Interval] | None = None) -> list[RunRecord]:
+    """The runs as ``RunRecord``s for ``frugalbench.scores`` (intervals by run id, where known)."""
+    intervals = intervals or {}
+    records = []
+    for row in runs.to_dict('records'):
+        run_id = str(row['run_id'])
+        protocol = _value(row['protocol_version'])
+        records.append(RunRecord(
+            run_id=run_id, submission=str(row['submission']), benchmark=str(row['benchmark']),
+            protocol_version=int(protocol) if protocol is not None else 0,  # failed runs have none
+            hardware_fingerprint=_str(row['hardware_fingerprint']),
+            miou=_value(row['miou']), miou_ci=intervals.get(run_id),
+            resources={name: _value(row[resource.key]) for name, resource in RESOURCES.items()},
+            technique=_str(row['technique']), energy_measured=bool(row['energy_measured']),
+            annotation_type=row['annotation_type'] if isinstance(row['annotation_type'], str) else None,
+            budget_verified=bool(row['budget_verified']), status=str(row['status'])))
+    return records
+
+
+RUN_COLUMNS_IN_RANKING = (
+    'submission_name', 'created_at', 'params', 'macs', 'latency_ms', 'peak_rss_mb',
+    'energy_joules_per_image', 'energy_method', 'train_images', 'annotation_type',
+    'annotation_seconds', 'hardware', 'architecture', 'parent',
+)
+
+RANKING_COLUMNS = (
+    'rank', 'submission_name', 'technique', 'miou', 'miou_ci_low', 'miou_ci_high', 'score',
+    'score_ci_low', 'score_ci_high', 'pareto', 'resource', 'unit', 'resource_value', 'reference',
+    'normalized_resource', 'w', 'tracks', 'tied_with', 'group', *RUN_COLUMNS_IN_RANKING[2:],
+    'energy_measured', 'budget_verified', 'run_id', 'submission', 'created_at',
+)
+
+
+def ranking(runs: pd.DataFrame, resource: str, w: float, references: Mapping[str, float],
+            track: str = OPEN_TRACK.name, tracks: Mapping[str, Track] | None = None,
+            intervals: Mapping[str, Interval] | None = None) -> pd.DataFrame:
+    """The ranking of ``runs`` on ``resource`` at weight ``w`` in ``track`` (``rank_runs``), one
+    row per ranked run with its other measurements (columns ``RANKING_COLUMNS``). mIoU intervals:
+    ``intervals`` by run id, else those stored in the runs' documents."""
+    intervals = {**stored_intervals(runs), **(intervals or {})}
+    ranked = rank_runs(run_records(runs, intervals), resource, w, references, track, tracks)
+    if not ranked:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in RANKING_COLUMNS})
+    frame = pd.DataFrame([r.to_dict() for r in ranked])
+    frame['miou_ci_low'] = [c[0] if c else np.nan for c in frame['miou_ci']]
+    frame['miou_ci_high'] = [c[1] if c else np.nan for c in frame['miou_ci']]
+    frame['score_ci_low'] = [c[0] if c else np.nan for c in frame['score_ci']]
+    frame['score_ci_high'] = [c[1] if c else np.nan for c in frame['score_ci']]
+    frame['tracks'] = frame['tracks'].map(', '.join)
+    frame['tied_with'] = frame['tied_with'].map(', '.join)
+    details = runs.set_index('run_id')[list(RUN_COLUMNS_IN_RANKING)]
+    frame = frame.join(details, on='run_id')
+    return frame[list(RANKING_COLUMNS)]
+
+
+def unranked(runs: pd.DataFrame, resource: str, track: Track = OPEN_TRACK) -> pd.DataFrame:
+    """Runs left out of the ranking on ``resource`` in ``track``, with the reason for each."""
+    rows = []
+    for record, row in zip(run_records(runs), runs.to_dict('records')):
+        reason = exclusion_reason(record, resource, track)
+        if reason is not None:
+            if row['status'] != 'ok' and isinstance(row['failure_reason'], str):
+                reason = f"{reason}: {row['failure_reason']}"
+            rows.append({'submission': row['submission_name'], 'status': row['status'], 'reason': reason,
+                         'run': row['run_id']})
+    return pd.DataFrame(rows, columns=['submission', 'status', 'reason', 'run'])
+
+
+def _budget(verified: bool) -> str:
+    return 'verified' if verified else 'declared'
+
+
+def _missing(value: object) -> bool:
+    return _value(value) is None
+
+
+def _number(value: object) -> float:
+    return float('nan') if _missing(value) else float(value)  # type: ignore[arg-type]
+
+
+def _interval(low: object, high: object) -> str:
+    return MISSING if _missing(low) or _missing(high) else f'{low:.4f} - {high:.4f}'
+
+
+def _energy_kind(r: Mapping[str, Any]) -> str:
+    if _missing(r['energy_joules_per_image']):
+        return MISSING
+    return 'measured' if r['energy_measured'] else 'estimated'
+
+
+def _hours(seconds: object) -> float:
+    return _number(seconds) / 3600
+
+
+# Table column -> (the source column it needs, how a row becomes the cell), in display order.
+# Measurements stay numbers (so the table sorts on them; a missing one is NaN, shown as
+# ``NOT_MEASURED`` by the table's placeholder); markers are text columns beside them.
+DISPLAY_COLUMNS: dict[str, tuple[str, Callable[[Mapping[str, Any]], object]]] = {
+    'rank': ('rank', lambda r: int(r['rank'])),
+    'submission': ('submission_name', lambda r: r['submission_name']),
+    'technique': ('technique', lambda r: _str(r['technique']) or MISSING),
+    'mIoU': ('miou', lambda r: _number(r['miou'])),
+    'mIoU 95% CI': ('miou_ci_low', lambda r: _interval(r['miou_ci_low'], r['miou_ci_high'])),
+    'score': ('score', lambda r: _number(r['score'])),
+    'resource value': ('resource_value', lambda r: _number(r['resource_value'])),
+    'R': ('normalized_resource', lambda r: _number(r['normalized_resource'])),
+    'Pareto': ('pareto', lambda r: bool(r['pareto'])),
+    'params': ('params', lambda r: _number(r['params'])),
+    'MACs': ('macs', lambda r: _number(r['macs'])),
+    'latency (ms)': ('latency_ms', lambda r: _number(r['latency_ms'])),
+    'peak memory (MB)': ('peak_rss_mb', lambda r: _number(r['peak_rss_mb'])),
+    'energy (J/image)': ('energy_joules_per_image', lambda r: _number(r['energy_joules_per_image'])),
+    'energy kind': ('energy_joules_per_image', _energy_kind),
+    'training images': ('train_images', lambda r: _number(r['train_images'])),
+    'annotation': ('annotation_type',
+                   lambda r: r['annotation_type'] if isinstance(r['annotation_type'], str) else MISSING),
+    'annotator-hours': ('annotation_seconds', lambda r: _hours(r['annotation_seconds'])),
+    'budget': ('budget_verified', lambda r: _budget(bool(r['budget_verified']))),
+    'tracks': ('tracks', lambda r: r['tracks']),
+    'tied with': ('tied_with', lambda r: r['tied_with'] or MISSING),
+    'status': ('status', lambda r: r['status']),
+    'hardware': ('hardware', lambda r: _str(r['hardware']) or MISSING),
+    'group': ('group', lambda r: r['group']),
+    'run': ('run_id', lambda r: r['run_id']),
+}
+
+
+def display_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a ranking (or of a runs frame) for the table, with columns labelled for people.
+
+    Numbers stay numbers (NaN where the store has no value); beside them, text markers say
+    whether energy was ``measured`` or ``estimated`` and whether the training budget is
+    ``verified`` (observed by the harness) or ``declared``; ``-`` where there is nothing to mark.
+    A column whose source is absent from ``frame`` is left out.
+    """
+    columns = {label: fn for label, (source, fn) in DISPLAY_COLUMNS.items() if source in frame.columns}
+    rows = [{label: fn(r) for label, fn in columns.items()} for r in frame.to_dict('records')]
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def run_label(name: object, run_id: object) -> str:
+    """'name [run id prefix]': unique even when a submission has several runs."""
+    return f'{name} [{str(run_id)[:8]}]'
+
+
+def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a ``label`` column (``run_label`` of each row)."""
+    labels = [run_label(n, i) for n, i in zip(frame['submission_name'], frame['run_id'])]
+    return frame.assign(label=labels)
+
+
+def frugality_curves(ranked: pd.DataFrame, run_ids: Sequence[str],
+                     ws: Sequence[float] = DEFAULT_WS) -> pd.DataFrame:
+    """Score against w for the chosen ranked runs: columns label, run_id, w, score."""
+    rows = []
+    for r in with_labels(ranked[ranked['run_id'].isin(list(run_ids))]).to_dict('records'):
+        for w, score in frugality_curve(r['miou'], r['normalized_resource'], ws):
+            rows.append({'label': r['label'], 'run_id': r['run_id'], 'w': w, 'score': score})
+    return pd.DataFrame(rows, columns=['label', 'run_id', 'w', 'score'])
+
+
+ScaleType = Literal['linear', 'log', 'symlog']
+
+
+def axis_scale(values: Sequence[float] | pd.Series, decades: float = 2.0) -> ScaleType:
+    """'log' when the positive values span at least ``decades`` powers of ten ('symlog' if some
+    are zero, which a log axis cannot show), else 'linear'."""
+    array = np.asarray(pd.Series(values, dtype='float64').dropna())
+    positive = array[array > 0]
+    if positive.size < 2 or positive.max() / positive.min() < 10 ** decades:
+        return 'linear'
+    return 'symlog' if (array <= 0).any() else 'log'
+
+
+def pareto_front(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The Pareto-optimal rows of each group, ordered by resource value (to draw the front line)."""
+    front = ranked[ranked['pareto'].astype(bool)]
+    return with_labels(front.sort_values(['group', 'resource_value', 'miou']))
+
+
+def budget_points(runs: pd.DataFrame) -> pd.DataFrame:
+    """Successful runs with their training budget, for the budget curves: columns label,
+    architecture, train_images, annotator_hours, annotation_type, budget, miou, technique."""
+    ok = runs[(runs['status'] == 'ok') & runs['miou'].notna()]
+    architecture = ok['architecture'].where(ok['architecture'].notna(),
+                                            ok['technique'].fillna('?') + ' (architecture not stored)')
+    frame = with_labels(ok).assign(
+        architecture=architecture, annotator_hours=ok['annotation_seconds'] / 3600,
+        budget=ok['budget_verified'].map(_budget))
+    return frame[['label', 'architecture', 'train_images', 'annotator_hours', 'annotation_type',
+                  'budget', 'miou', 'technique', 'run_id']].sort_values(['architecture', 'train_images'])
+
+
+def export_frame(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The ranking as stored values (no display text), for CSV and Parquet."""
+    frame = ranked.copy()
+    frame['created_at'] = frame['created_at'].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode('utf-8')
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
