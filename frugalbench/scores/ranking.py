@@ -17,6 +17,10 @@ between those is within the noise of the test set. At w = 0 that is plain mIoU-i
 """
 from __future__ import annotations
 
+import bisect
+
+import numpy as np
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -145,16 +149,39 @@ def _rank_group(group: str, runs: Sequence[RunRecord], res: Resource, w: float, 
                 tracks: Mapping[str, Track]) -> list[RankedRun]:
     scored = [_score(run, res, w, reference) for run in runs]
     front = pareto_flags([(s.miou, s.value) for s in scored])
+    ranks = _competition_ranks([s.score for s in scored])
+    tied = _overlapping(scored)
     rows = []
     for k, s in enumerate(scored):
-        rank = 1 + sum(1 for other in scored if other.score > s.score + SCORE_TOLERANCE)
-        tied = tuple(sorted(other.run.run_id for j, other in enumerate(scored)
-                            if j != k and intervals_overlap(s.score_ci, other.score_ci)))
         rows.append(RankedRun(
             run_id=s.run.run_id, submission=s.run.submission, group=group,
             technique=s.run.technique, miou=s.miou,
             miou_ci=s.run.miou_ci, resource=res.name, unit=res.unit, resource_value=s.value,
             reference=reference, normalized_resource=s.R, w=w, score=s.score, score_ci=s.score_ci,
-            pareto=front[k], tracks=qualifying_tracks(s.run, tracks), rank=rank, tied_with=tied,
+            pareto=front[k], tracks=qualifying_tracks(s.run, tracks), rank=ranks[k], tied_with=tied[k],
             budget_verified=s.run.budget_verified, energy_measured=s.run.energy_measured))
     return sorted(rows, key=lambda r: (r.rank, r.run_id))
+
+
+def _competition_ranks(scores: Sequence[float]) -> list[int]:
+    """1 + the number of strictly better scores (beyond SCORE_TOLERANCE), in O(n log n)."""
+    ordered = sorted(scores)
+    n = len(ordered)
+    return [1 + n - bisect.bisect_right(ordered, score + SCORE_TOLERANCE) for score in scores]
+
+
+def _overlapping(scored: Sequence[_Scored]) -> list[tuple[str, ...]]:
+    """Per run, the sorted ids of the other runs whose score intervals overlap its own."""
+    ids = np.array([s.run.run_id for s in scored], dtype=object)
+    present = np.array([s.score_ci is not None for s in scored])
+    low = np.array([s.score_ci[0] if s.score_ci else np.nan for s in scored], dtype=float)
+    high = np.array([s.score_ci[1] if s.score_ci else np.nan for s in scored], dtype=float)
+    result: list[tuple[str, ...]] = []
+    for k, s in enumerate(scored):
+        if s.score_ci is None:
+            result.append(())
+            continue
+        mask = present & (low <= s.score_ci[1]) & (high >= s.score_ci[0])
+        mask[k] = False
+        result.append(tuple(sorted(ids[mask])))
+    return result
