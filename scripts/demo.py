@@ -1,5 +1,9 @@
-"""`make demo`: prepare the offline default benchmark, evaluate every bundled submission whose
-benchmark data is present (stored runs are reused), and print the results table."""
+"""`make demo`: prepare the offline default benchmark, train-or-load and evaluate every bundled
+submission whose benchmark data is present (stored runs are reused, so a second demo is quick),
+print the results table, then start the leaderboard and print its URL.
+
+    python scripts/demo.py [--no-leaderboard] [--port 8501]
+"""
 from __future__ import annotations
 
 import sys
@@ -39,19 +43,45 @@ def has_data(benchmark_name: str) -> bool:
     return True
 
 
+def train_if_missing(folder: Path, benchmark: str) -> None:
+    """Bundled synthetic baselines ship weights; train one with the harness if they are absent."""
+    if (folder / 'model.pth').exists():
+        return
+    from frugalbench.training import TrainOptions, train_submission
+    console.print(f'training [bold]{folder.name}[/bold] on {benchmark} (no model.pth yet) ...')
+    train_submission(folder, TrainOptions(benchmark=benchmark))
+
+
+def start_leaderboard(port: int) -> int:
+    import subprocess
+    console.print(f'starting the leaderboard: http://localhost:{port}  (Ctrl-C stops it)')
+    return subprocess.call([sys.executable, '-m', 'frugalbench', 'leaderboard', '--port', str(port),
+                            '--db', str(default_db_path()), '--no-browser'])
+
+
 def main() -> int:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--no-leaderboard', action='store_true', help='stop after the results table')
+    parser.add_argument('--port', type=int, default=8501)
+    args = parser.parse_args()
     prepare_synthetic()
     documents = []
     for folder in bundled_submissions():
         benchmark = str(read_manifest_loosely(folder).get('benchmark', ''))
         if not has_data(benchmark):
             continue
+        if benchmark == 'synthetic':
+            train_if_missing(folder, benchmark)
         console.print(f'evaluating [bold]{folder.name}[/bold] on {benchmark} ...')
         outcome = evaluate_with_progress(folder, EvaluationOptions(db_path=default_db_path()))
         documents.append(outcome.document)
     Console().print(results_table(documents))
     console.print(f'results stored in {default_db_path()} (`frugalbench results` lists them)')
-    return 0 if all(d['status'] == 'ok' for d in documents) else 1
+    status = 0 if all(d['status'] == 'ok' for d in documents) else 1
+    if args.no_leaderboard:
+        return status
+    return start_leaderboard(args.port)
 
 
 if __name__ == '__main__':
