@@ -14,7 +14,7 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 test: setup setup-browser
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest --benchmark-disable $(PYTEST_ARGS)
 
 benchmark: setup
 	@$(PY) -m pytest tests/perf --benchmark-only --benchmark-json=data/benchmark.json
