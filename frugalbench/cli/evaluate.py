@@ -57,7 +57,8 @@ def _limits(args: argparse.Namespace) -> Limits:
 def run(args: argparse.Namespace) -> int:
     options = EvaluationOptions(benchmark=args.benchmark, db_path=db_path(args), device=args.device,
                                 force=args.force, split=args.split, max_images=args.max_images,
-                                limits=_limits(args), measure=not args.no_measure, protocol_path=args.protocol)
+                                limits=_limits(args), measure=not args.no_measure,
+                                protocol_path=args.protocol.resolve() if args.protocol else None)
     outcomes = [evaluate_with_progress(folder, options) for folder in _folders(args)]
     documents = [o.document for o in outcomes]
     if args.format == 'json':

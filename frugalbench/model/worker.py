@@ -91,6 +91,8 @@ def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> An
         model = MODELS.build(model_cfg)
     except Exception as exc:  # noqa: BLE001 - foreign config
         raise WorkerFailure(f'MMSeg could not build the model: {type(exc).__name__}: {exc}') from None
+    if getattr(model, 'auxiliary_head', None) is not None:
+        model.auxiliary_head = None  # training-only heads: not evaluated, counted or loaded
     return model.to(device).eval()
 
 
