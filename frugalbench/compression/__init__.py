@@ -1,0 +1,14 @@
+"""Compression toolkit: pruned, low-rank and int8 variants of a submission, written as new submissions.
+
+    result = compress_submission(Path('submissions/x'), Path('submissions/x-pruned'),
+                                 CompressOptions(prune=0.5, structured=True))
+
+Methods (``prune``, ``low_rank``, ``quantize``) work on a torch ``nn.Module`` and return a
+``StepReport``; ``compress_submission`` applies them to a submission's model in a limited
+child process and writes the variant (see ``compression.submission`` for the folder and
+``compression.rebuild`` for how the variant's architecture is rebuilt from its config).
+"""
+from frugalbench.compression.pipeline import CompressionResult, CompressOptions, compress_submission
+from frugalbench.compression.report import CompressionError, StepReport
+
+__all__ = ['CompressOptions', 'CompressionError', 'CompressionResult', 'StepReport', 'compress_submission']

@@ -1,0 +1,175 @@
+"""Compress a submission into a new submission folder: parent -> child process -> folder.
+
+``compress_submission`` validates the parent, reads its config in a limited child (as
+evaluation does), then builds, compresses and re-checks the model in another limited child
+(``frugalbench.compression.child``): this process never executes submission code. It then
+writes the new folder (``compression.submission``), whose manifest names the parent and
+records what was done.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from frugalbench.benchmarks import Benchmark, load_benchmark
+from frugalbench.compression import submission as folder_writer
+from frugalbench.compression.report import QUANTIZATION_SCHEMES
+from frugalbench.errors import UsageError
+from frugalbench.isolation import Limits, run_child
+from frugalbench.model import read_config
+from frugalbench.model.channel import decode_config
+from frugalbench.settings import work_dir
+from frugalbench.submission import Manifest, Submission, load_submission
+
+CHILD_MODULE = 'frugalbench.compression.child'
+COUNTED = ('params', 'macs', 'flops')
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """Which methods to apply (in the order prune, low-rank, quantize) and under which limits."""
+
+    prune: float | None = None         # fraction of weights (unstructured) or channels (structured) removed
+    structured: bool = False
+    low_rank: float | None = None      # fraction of each layer's parameters kept
+    rank_energy: float | None = None   # kept-energy threshold of the singular values
+    quantize: str | None = None        # 'int8'
+    finetune: int | None = None        # recovery fine-tuning iterations (needs frugalbench train support)
+    limits: Limits = field(default_factory=Limits)
+
+    def steps(self) -> list[dict[str, Any]]:
+        """The methods as child steps; UsageError for impossible combinations or values."""
+        steps: list[dict[str, Any]] = []
+        if self.structured and self.prune is None:
+            raise UsageError('--structured needs --prune RATIO')
+        if self.prune is not None:
+            _fraction('--prune', self.prune, upper_open=True)
+            steps.append({'method': 'prune', 'ratio': self.prune, 'structured': self.structured})
+        if self.low_rank is not None and self.rank_energy is not None:
+            raise UsageError('give --low-rank RATIO or --rank-energy E, not both')
+        if self.low_rank is not None:
+            _fraction('--low-rank', self.low_rank, upper_open=True)
+            steps.append({'method': 'low-rank', 'ratio': self.low_rank})
+        if self.rank_energy is not None:
+            _fraction('--rank-energy', self.rank_energy, upper_open=False)
+            steps.append({'method': 'low-rank', 'energy': self.rank_energy})
+        if self.quantize is not None:
+            if self.quantize not in QUANTIZATION_SCHEMES:
+                raise UsageError(f'--quantize {self.quantize!r} is not supported: '
+                                 f'use {", ".join(QUANTIZATION_SCHEMES)}')
+            steps.append({'method': 'quantize', 'scheme': self.quantize})
+        if not steps:
+            raise UsageError('name at least one method: --prune RATIO [--structured], --low-rank RATIO, '
+                             '--rank-energy E or --quantize int8')
+        if self.finetune is not None:
+            raise UsageError(finetune_unavailable())
+        return steps
+
+
+@dataclass(frozen=True)
+class CompressionResult:
+    folder: Path
+    manifest: Manifest
+    log: Path
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return dict(self.manifest.compression or {})
+
+
+def finetune_unavailable() -> str:
+    return ('--finetune is not available yet: `frugalbench train` starts every training from random '
+            'initialisation and has no option to start from the compressed weights; compress without '
+            '--finetune, then evaluate the variant as it is')
+
+
+def _fraction(flag: str, value: float, upper_open: bool) -> None:
+    if not 0 < value < 1 and not (value == 1 and not upper_open):
+        raise UsageError(f'{flag} must be a fraction in (0, {"1)" if upper_open else "1]"}, got {value}')
+
+
+def compress_submission(folder: Path, out: Path, options: CompressOptions) -> CompressionResult:
+    """Write a compressed variant of the submission in ``folder`` as the new submission ``out``."""
+    steps = options.steps()
+    parent = load_submission(Path(folder))
+    out = folder_writer.prepare_folder(out, parent)
+    benchmark = load_benchmark(parent.manifest.benchmark)
+    work = work_dir() / 'compress' / uuid.uuid4().hex
+    work.mkdir(parents=True)
+    config = read_config(parent, work, options.limits)
+    config_data = decode_config(json.loads(config.path.read_text()))
+    request = {'config': str(config.path), 'checkpoint': str(parent.checkpoint_path),
+               'code_dir': str(parent.folder) if config.custom_code else None, 'steps': steps,
+               'input_shape': list(input_shape(benchmark)), 'out_checkpoint': str(work / 'model.pth'),
+               'threads': options.limits.threads}
+    request_path = work / 'compress_request.json'
+    request_path.write_text(json.dumps(request))
+    log = work / 'compress.log'
+    result = run_child(CHILD_MODULE, [str(request_path)], limits=options.limits, log_path=log)
+    done = result.last('done') or {}
+    model = decode_config(done['model'])
+    imports = list(config.custom_imports)
+    imports = [m for m in imports if m != folder_writer.MODULE_NAME] + [folder_writer.MODULE_NAME]
+    text = folder_writer.config_text(parent.id, model, imports, config_data.get('train_schedule'))
+    compression = compression_record(parent, steps, done, work / 'model.pth')
+    manifest = folder_writer.manifest_for(parent, steps, compression)
+    folder_writer.write_folder(out, parent, manifest, text, work / 'model.pth', copy_parent_code=config.custom_code)
+    return CompressionResult(folder=out, manifest=manifest, log=log)
+
+
+def input_shape(benchmark: Benchmark) -> tuple[int, int, int, int]:
+    """(1, 3, H, W) as the evaluation feeds the model: the benchmark's eval size, else its first test image."""
+    if benchmark.eval_size is not None:
+        width, height = benchmark.eval_size
+        return (1, 3, int(height), int(width))
+    samples = benchmark.samples('test')
+    if not samples:
+        raise UsageError(f'benchmark {benchmark.name!r} has no test image to size the compute counts with')
+    with Image.open(samples[0].image) as image:
+        width, height = image.size
+    return (1, 3, height, width)
+
+
+def compression_record(parent: Submission, steps: list[dict[str, Any]], done: dict[str, Any],
+                       checkpoint: Path) -> dict[str, Any]:
+    """What goes under ``compression:`` in the manifest."""
+    compute = done.get('compute', {})
+    record: dict[str, Any] = {
+        'method': folder_writer.method_label(steps),
+        'steps': done.get('steps', []),
+        'compute': {'input_shape': compute.get('input_shape'),
+                    'parent': _counts(compute.get('before', [])), 'compressed': _counts(compute.get('after', [])),
+                    'counted': 'params of the model without auxiliary heads; MACs (mmengine) and FLOPs (torch) '
+                               "of model(x, mode='tensor') at input_shape"},
+        'checkpoint_bytes': {'parent': parent.checkpoint_path.stat().st_size,
+                             'compressed': checkpoint.stat().st_size},
+        'auxiliary_heads_dropped': bool(done.get('auxiliary_heads_dropped')),
+        'rebuild': f'{folder_writer.MODULE_NAME}.py (custom_imports) rebuilds the parent model and applies '
+                   'model.compression_plan before the checkpoint is loaded',
+        'verification': done.get('verification'),
+        'versions': _versions(steps),
+    }
+    return record
+
+
+def _counts(measurements: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = {m['name']: m.get('value') for m in measurements if m.get('name') in COUNTED}
+    return {name: (int(value) if isinstance(value, float) and value.is_integer() else value)
+            for name, value in counts.items()}
+
+
+def _versions(steps: list[dict[str, Any]]) -> dict[str, str]:
+    names = ['torch', 'frugalbench'] + (['torch-pruning'] if any(s.get('structured') for s in steps) else [])
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = 'unknown'
+    return versions

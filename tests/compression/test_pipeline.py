@@ -1,0 +1,112 @@
+"""End to end: `compress_submission` writes variants that `evaluate_submission` loads from their own folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from frugalbench.compression import CompressOptions, compress_submission
+from frugalbench.errors import ModelError, UsageError
+from frugalbench.evaluation import EvaluationOptions, evaluate_submission
+from frugalbench.isolation import Limits
+
+LIMITS = Limits(timeout_s=300, threads=1)
+
+
+@pytest.mark.slow
+def test_structurally_pruned_variant_loads_from_its_own_folder(tiny_benchmark: str, make_submission, tmp_path: Path):
+    parent = make_submission(name='parent')
+    out = tmp_path / 'submissions' / 'parent-pruned'
+    result = compress_submission(parent, out, CompressOptions(prune=0.5, structured=True, limits=LIMITS))
+
+    assert sorted(p.name for p in out.iterdir()) == ['config.py', 'frugalbench_compressed.py', 'model.pth',
+                                                      'submission.yaml']
+    manifest = yaml.safe_load((out / 'submission.yaml').read_text())
+    assert manifest['technique'] == 'pruned' and manifest['parent'] == 'parent'
+    record = manifest['compression']
+    step = record['steps'][0]
+    assert step['settings']['structured'] is True and step['settings']['ratio'] == 0.5
+    assert 'decode_head.conv_seg' in step['layers_skipped']
+    assert step['layers_changed']['backbone.learning_to_downsample.conv.conv'] == 'out_channels 32 -> 16'
+    assert record['compute']['compressed']['params'] < record['compute']['parent']['params']
+    assert record['compute']['compressed']['macs'] < record['compute']['parent']['macs']
+    assert record['checkpoint_bytes']['compressed'] < record['checkpoint_bytes']['parent']
+    assert record['verification']['max_abs_difference'] == 0.0
+    assert result.folder == out.resolve()
+
+    state = torch.load(out / 'model.pth', weights_only=True)
+    assert state['backbone.learning_to_downsample.conv.conv.weight'].shape == (16, 3, 3, 3)
+
+    outcome = evaluate_submission(out, EvaluationOptions(measure=False, limits=LIMITS))
+    assert outcome.ok, outcome.document.get('failure_reason')
+    document = outcome.document
+    assert document['custom_imports'] == ['frugalbench_compressed']
+    assert document['manifest']['parent'] == 'parent'
+    assert document['compute']['params'] == record['compute']['compressed']['params']
+    assert document['accuracy']['num_images'] == 3
+
+
+@pytest.mark.slow
+def test_chained_low_rank_and_int8_variant_of_a_pruned_variant(tiny_benchmark: str, make_submission,
+                                                             tmp_path: Path):
+    parent = make_submission(name='parent')
+    pruned = compress_submission(parent, tmp_path / 'pruned', CompressOptions(prune=0.5, structured=True,
+                                                                             limits=LIMITS)).folder
+    out = tmp_path / 'chained'
+    compress_submission(pruned, out, CompressOptions(low_rank=0.5, quantize='int8', limits=LIMITS))
+
+    manifest = yaml.safe_load((out / 'submission.yaml').read_text())
+    assert manifest['technique'] == 'low-rank' and manifest['parent'] == 'pruned'
+    record = manifest['compression']
+    assert [s['method'] for s in record['steps']] == ['low-rank', 'quantize']
+    # int8 weights: the checkpoint shrinks far more than the parameter count
+    assert record['checkpoint_bytes']['compressed'] < 0.5 * record['checkpoint_bytes']['parent']
+    assert record['compute']['compressed']['params'] < record['compute']['parent']['params']
+    config = (out / 'config.py').read_text()
+    assert "'op': 'reshape'" in config and "'op': 'factorize'" in config and "'op': 'int8_weights'" in config
+    state = torch.load(out / 'model.pth', weights_only=True)
+    int8 = [k for k, v in state.items() if v.dtype == torch.int8]
+    assert int8 and all(k.endswith('.weight_int8') for k in int8)
+
+    outcome = evaluate_submission(out, EvaluationOptions(measure=False, limits=LIMITS))
+    assert outcome.ok, outcome.document.get('failure_reason')
+    assert outcome.document['compute']['params'] == record['compute']['compressed']['params']
+
+
+def test_a_method_that_changes_nothing_fails_with_the_layers_and_why(tiny_benchmark: str, make_submission,
+                                                                   tmp_path: Path):
+    parent = make_submission(name='parent')
+    with pytest.raises(ModelError) as error:
+        compress_submission(parent, tmp_path / 'nothing', CompressOptions(rank_energy=1.0, limits=LIMITS))
+    message = str(error.value)
+    assert message.startswith('low-rank factorisation would change no layer of this model: ')
+    assert 'backbone.learning_to_downsample.dsconv1.depthwise_conv.conv: grouped convolution (groups=32)' in message
+    assert not (tmp_path / 'nothing').exists()
+
+
+@pytest.mark.parametrize('options, message', [
+    (CompressOptions(), 'name at least one method: '),
+    (CompressOptions(structured=True), '--structured needs --prune RATIO'),
+    (CompressOptions(prune=1.0), '--prune must be a fraction in (0, 1), got 1.0'),
+    (CompressOptions(rank_energy=0.0), '--rank-energy must be a fraction in (0, 1], got 0.0'),
+    (CompressOptions(low_rank=0.5, rank_energy=0.9), 'give --low-rank RATIO or --rank-energy E, not both'),
+    (CompressOptions(quantize='int4'), "--quantize 'int4' is not supported: use int8"),
+    (CompressOptions(prune=0.5, finetune=100), '--finetune is not available yet: '),
+])
+def test_impossible_options_are_usage_errors(options: CompressOptions, message: str):
+    with pytest.raises(UsageError) as error:
+        options.steps()
+    assert str(error.value).startswith(message)
+
+
+def test_out_must_be_a_new_folder(tiny_benchmark: str, make_submission, tmp_path: Path):
+    parent = make_submission(name='parent')
+    taken = tmp_path / 'taken'
+    taken.mkdir()
+    (taken / 'file').write_text('x')
+    with pytest.raises(UsageError, match='already exists and is not an empty folder'):
+        compress_submission(parent, taken, CompressOptions(prune=0.5))
+    with pytest.raises(UsageError, match='is inside the parent submission'):
+        compress_submission(parent, parent / 'variant', CompressOptions(prune=0.5))
