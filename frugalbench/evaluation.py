@@ -31,6 +31,7 @@ from frugalbench.model import ModelConfig, Predictions, predict, read_config
 from frugalbench.scores.uncertainty import bootstrap_miou_ci
 from frugalbench.settings import default_db_path, work_dir
 from frugalbench.summary import resource_summary
+from frugalbench.store.trainings import latest_training
 from frugalbench.store import connect, find_reusable_run, save_run
 from frugalbench.submission import Submission, file_sha256, load_submission, read_manifest_loosely
 
@@ -135,9 +136,12 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     config = read_config(submission, work, options.limits)
     since = clock.lap('config_read', since)
     protocol = load_protocol(options.protocol_path)
+    with connect(options.db_path) as connection:
+        training = latest_training(connection, None, checkpoint_sha)
     key = run_key(submission.id, checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
                   benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
-                  protocol.source_hash if options.measure else 'no-measurements')
+                  protocol.source_hash if options.measure else 'no-measurements',
+                  training['training_id'] if training else 'not-trained-by-harness')
     if not options.force:
         with connect(options.db_path) as connection:
             stored = find_reusable_run(connection, key)
@@ -157,6 +161,7 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     measurements = predictions.measurements + [size_on_disk(submission.checkpoint_path).to_dict()]
     document = _ok_document(run_id, submission, benchmark, options, config, checkpoint_sha, key,
                             predictions, accuracy, measurements)
+    document['training'] = training_section(submission, training)
     document['timings'] = {**clock.timings, 'total': clock.total()}
     _store(options.db_path, document, benchmark.classes, accuracy, measurements)
     document['timings']['bookkeeping'] = round(time.perf_counter() - since, 3)
@@ -175,6 +180,26 @@ def score_predictions(predictions: Predictions, samples: list[Sample], benchmark
         label = load_label(sample.annotation, benchmark)
         areas.append(image_areas(prediction, label, benchmark.num_classes, benchmark.ignore_index, sample.name))
     return summarize(areas, benchmark.classes)
+
+
+def training_section(submission: Submission, training: dict[str, Any] | None) -> dict[str, Any]:
+    """Declared budget, and the harness's own training record when it produced this checkpoint."""
+    section: dict[str, Any] = {'declared': submission.manifest.training.model_dump(mode='json'),
+                               'verified': training is not None}
+    if training is not None:
+        budget, totals = training.get('budget') or {}, training.get('totals') or {}
+        section['record'] = {
+            'training_id': training.get('training_id'), 'benchmark': training.get('benchmark'),
+            'subset_id': budget.get('subset_id'), 'images': budget.get('images'),
+            'annotation': budget.get('annotation'), 'annotator_seconds': budget.get('annotator_seconds'),
+            'labelled_pixels': budget.get('labelled_pixels'), 'seed': training.get('seed'),
+            'iterations': training.get('iterations'), 'wall_seconds': totals.get('wall_seconds'),
+            'cpu_seconds': totals.get('cpu_seconds'), 'energy_joules': totals.get('energy_joules'),
+            'energy_method': totals.get('energy_method'), 'energy_measured': totals.get('energy_measured')}
+    elif (submission.folder / 'training_record.json').exists():
+        section['note'] = ('training_record.json is present, but this database holds no harness training '
+                           'that produced this checkpoint: the budget is shown as declared')
+    return section
 
 
 def _common(run_id: str, options: EvaluationOptions, status: str, reason: str | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ data and annotation budget is marked verified.
 from frugalbench.training.config import Schedule, resolve_schedule
 from frugalbench.training.record import RECORD_FILE, Totals, TrainingRecord
 from frugalbench.training.run import TrainOptions, load_for_training, train_submission, training_folder
-from frugalbench.training.store_sql import (
+from frugalbench.store.trainings import (
     TRAININGS_MIGRATION_DESCRIPTION,
     TRAININGS_MIGRATION_SQL,
     latest_training,

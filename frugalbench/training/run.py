@@ -38,7 +38,7 @@ from frugalbench.training.budget import TRAINABLE_ANNOTATIONS, Budget, choose_su
 from frugalbench.training.config import Schedule, build_training_config, resolve_schedule
 from frugalbench.training.record import RECORD_FILE, TrainingRecord, totals_of
 from frugalbench.training.segments import COMPLETED, FAILED, INTERRUPTED, SegmentLog
-from frugalbench.training.store_sql import save_training
+from frugalbench.store.trainings import save_training
 
 DEFAULT_TIMEOUT_S = 24 * 3600.0
 CHILD_MODULE = 'frugalbench.training.child'

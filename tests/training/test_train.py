@@ -59,8 +59,12 @@ def test_trained_checkpoint_and_record_match_the_budget_and_evaluate(
     sha = file_sha256(out / 'model.pth')
     assert record['hashes']['checkpoint_sha256'] == sha
 
-    outcome = evaluate_submission(out, EvaluationOptions())
+    outcome = evaluate_submission(out, EvaluationOptions(measure=False))
     assert outcome.ok, outcome.document['failure_reason']
+    training = outcome.document['training']
+    assert training['verified'] is True
+    assert (training['record']['images'], training['record']['annotation']) == (3, 'points')
+    assert training['record']['annotator_seconds'] == expected.annotator_seconds
     assert outcome.document['hashes']['checkpoint_sha256'] == sha
     assert outcome.document['hashes']['config_sha256'] == record['hashes']['config_sha256']
     with connect(default_db_path(), read_only=True) as connection:

@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 
 from frugalbench.store import connect
-from frugalbench.training.store_sql import (
+from frugalbench.store.trainings import (
     TRAINING_COLUMNS,
     TRAININGS_MIGRATION_SQL,
     latest_training,

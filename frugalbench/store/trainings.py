@@ -1,6 +1,6 @@
 """The ``trainings`` table: one row per training run that the harness performed.
 
-``TRAININGS_MIGRATION_SQL`` is the migration to append to ``frugalbench/store/migrations.py``
+``TRAININGS_MIGRATION_SQL`` is migration 3 in ``frugalbench/store/migrations.py``
 (it is idempotent: ``IF NOT EXISTS`` everywhere). Until it is appended, ``save_training`` and
 ``latest_training`` handle its absence themselves (the first creates it) with the same SQL, so either order works.
 Typed columns hold what the leaderboard filters and joins on; ``document`` holds the whole
