@@ -5,7 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from mmengine.evaluator import Evaluator
+from mmengine.structures import PixelData
+from PIL import Image
 
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.evaluation import EvaluationOptions, evaluate_submission
@@ -25,9 +28,6 @@ def mmseg_reference_miou(n_images: int) -> float:
     model.cfg.test_pipeline = evaluation_pipeline(benchmark)
     evaluator = Evaluator(dict(type='IoUMetric', iou_metrics=['mIoU']))
     evaluator.dataset_meta = dict(classes=benchmark.classes)
-    from mmseg.structures import PixelData
-    from PIL import Image
-    import torch
     for sample in benchmark.samples('test')[:n_images]:
         result = inference_model(model, str(sample.image))
         label = np.array(Image.open(sample.annotation)).astype(np.int64)
