@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from mmseg.evaluation.metrics import IoUMetric
-from PIL import Image
 
-from frugalbench.benchmarks import Benchmark
 
 
 @dataclass(frozen=True)
@@ -41,19 +39,6 @@ class AccuracyResult:
     def to_dict(self) -> dict[str, object]:
         return dict(miou=self.miou, macc=self.macc, aacc=self.aacc, per_class_iou=self.per_class_iou,
                     per_class_acc=self.per_class_acc, num_images=self.num_images)
-
-
-def load_label(path: str | object, benchmark: Benchmark) -> np.ndarray:
-    """A ground-truth label map with the benchmark's label map applied (e.g. 11 -> 255)."""
-    label = np.array(Image.open(path))
-    if label.ndim != 2:
-        raise ValueError(f'{path}: annotation must be a single-channel label map, got shape {label.shape}')
-    if benchmark.label_map:
-        lut = np.arange(256, dtype=np.uint8)
-        for source, target in benchmark.label_map.items():
-            lut[source] = target
-        label = lut[label]
-    return label
 
 
 def image_areas(prediction: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int,

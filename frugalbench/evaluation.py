@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from frugalbench.accuracy import AccuracyResult, image_areas, load_label, summarize
+from frugalbench.accuracy import AccuracyResult, image_areas, summarize
 from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
 from frugalbench.errors import BenchmarkError, FrugalbenchError, SubmissionError
 from frugalbench.isolation import Limits
@@ -33,7 +33,7 @@ from frugalbench.settings import default_db_path, work_dir
 from frugalbench.summary import resource_summary
 from frugalbench.store.trainings import latest_training
 from frugalbench.store import connect, find_reusable_run, save_run
-from frugalbench.submission import Submission, file_sha256, load_submission, read_manifest_loosely
+from frugalbench.submission import Submission, load_submission, read_manifest_loosely
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -177,7 +177,7 @@ def score_predictions(predictions: Predictions, samples: list[Sample], benchmark
         if not path.is_file():
             raise SubmissionError(f'the model returned no prediction for {sample.name}')
         prediction = np.array(Image.open(path))
-        label = load_label(sample.annotation, benchmark)
+        label = benchmark.read_label(sample)
         areas.append(image_areas(prediction, label, benchmark.num_classes, benchmark.ignore_index, sample.name))
     return summarize(areas, benchmark.classes)
 

@@ -9,18 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from frugalbench.benchmarks import load_benchmark
+from frugalbench.documents import get_path
 from frugalbench.errors import BenchmarkError
 from frugalbench.scores import RunRecord, parse_references, parse_tracks, rank_runs
 from frugalbench.store import connect, list_run_documents
 
 
-def _get(document: dict[str, Any], dotted: str) -> Any:
-    value: Any = document
-    for part in dotted.split('.'):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def training_figures(document: dict[str, Any]) -> tuple[dict[str, float | None], str | None, bool]:
@@ -39,19 +33,19 @@ def training_figures(document: dict[str, Any]) -> tuple[dict[str, float | None],
 def record_from_document(document: dict[str, Any]) -> RunRecord:
     """The scoring view of one evaluation document."""
     training, annotation, verified = training_figures(document)
-    interval = _get(document, 'accuracy.miou_ci')
+    interval = get_path(document, 'accuracy.miou_ci')
     resources = {
-        'params': _get(document, 'compute.params'), 'macs': _get(document, 'compute.macs'),
-        'latency_ms': _get(document, 'latency.median_ms'), 'peak_rss_mb': _get(document, 'memory.peak_rss_mb'),
-        'energy_joules_per_image': _get(document, 'energy.joules_per_image'), **training,
+        'params': get_path(document, 'compute.params'), 'macs': get_path(document, 'compute.macs'),
+        'latency_ms': get_path(document, 'latency.median_ms'), 'peak_rss_mb': get_path(document, 'memory.peak_rss_mb'),
+        'energy_joules_per_image': get_path(document, 'energy.joules_per_image'), **training,
     }
     return RunRecord(
         run_id=document['run_id'], submission=document['submission'], benchmark=document['benchmark'],
         protocol_version=int(document.get('protocol_version') or 0),
-        hardware_fingerprint=str(_get(document, 'hardware.fingerprint') or ''),
-        miou=_get(document, 'accuracy.miou'), miou_ci=tuple(interval) if interval else None,
-        resources=resources, technique=str(_get(document, 'manifest.technique') or ''),
-        energy_measured=bool(_get(document, 'energy.measured')), annotation_type=annotation,
+        hardware_fingerprint=str(get_path(document, 'hardware.fingerprint') or ''),
+        miou=get_path(document, 'accuracy.miou'), miou_ci=tuple(interval) if interval else None,
+        resources=resources, technique=str(get_path(document, 'manifest.technique') or ''),
+        energy_measured=bool(get_path(document, 'energy.measured')), annotation_type=annotation,
         budget_verified=verified, status=document.get('status', 'failed'))
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from frugalbench.accuracy import image_areas, load_label, summarize
+from frugalbench.accuracy import image_areas, summarize
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.evaluation import EvaluationOptions, evaluate_submission
 from frugalbench.model import evaluation_pipeline
@@ -29,7 +29,7 @@ def reference_miou(folder: Path, benchmark_name: str) -> float:
     areas = []
     for sample in benchmark.samples('test'):
         pred = inference_model(model, str(sample.image)).pred_sem_seg.data[0].numpy().astype(np.uint8)
-        areas.append(image_areas(pred, load_label(sample.annotation, benchmark), benchmark.num_classes,
+        areas.append(image_areas(pred, benchmark.read_label(sample), benchmark.num_classes,
                                  benchmark.ignore_index))
     return summarize(areas, benchmark.classes).miou
 

@@ -26,21 +26,14 @@ import torch
 from torch import nn
 
 from frugalbench.compression.report import CompressionError, StepReport
-from frugalbench.model.channel import decode_config, emit, encode_config, open_channel
+from frugalbench.model.channel import decode_config, emit, encode_config, serve
 from frugalbench.model.worker import WorkerFailure, build_model, load_weights
 
 RELATIVE_TOLERANCE = 1e-4
 
 
 def main(argv: list[str]) -> int:
-    open_channel()
-    request = json.loads(Path(argv[0]).read_text())
-    try:
-        compress(request)
-    except (WorkerFailure, CompressionError) as exc:
-        emit('error', message=str(exc))
-        return 1
-    return 0
+    return serve(argv, compress, (WorkerFailure, CompressionError), 'compression')
 
 
 def compress(request: dict[str, Any]) -> None:
@@ -54,9 +47,7 @@ def compress(request: dict[str, Any]) -> None:
     emit('stage', name='building the model')
     model = build_model(config, code_dir, 'cpu')
     load_weights(model, Path(request['checkpoint']))
-    auxiliary_dropped = getattr(model, 'auxiliary_head', None) is not None
-    if auxiliary_dropped:
-        model.auxiliary_head = None
+    auxiliary_dropped = bool((config.get('model') or {}).get('auxiliary_head'))  # build_model drops them
     shape = tuple(int(v) for v in request['input_shape'])
     before = [m.to_dict() for m in count_compute(model, shape)]
     x = example_input(model, shape)

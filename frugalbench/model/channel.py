@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 _channel: IO[str] | None = None
@@ -19,6 +22,27 @@ def open_channel() -> None:
     _channel = os.fdopen(os.dup(1), 'w', buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+
+
+def serve(argv: list[str], handler: Callable[[dict[str, Any]], None], expected: tuple[type[Exception], ...],
+          doing: str) -> int:
+    """A child's entry point: run ``handler`` on the JSON request named by ``argv[0]``.
+
+    Expected failures are reported as their message; anything else (foreign code, MMSeg) as
+    ``<doing> failed: <type>: <message>``, with the traceback in the child's log.
+    """
+    open_channel()
+    request = json.loads(Path(argv[0]).read_text())
+    try:
+        handler(request)
+    except expected as exc:
+        emit('error', message=str(exc))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line to the parent, the traceback to the log
+        traceback.print_exc()
+        emit('error', message=f'{doing} failed: {type(exc).__name__}: {exc}'[:500])
+        return 1
+    return 0
 
 
 def emit(event: str, **data: Any) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from frugalbench.model.channel import decode_config, emit, open_channel
+from frugalbench.model.channel import decode_config, emit, serve
 
 AUXILIARY_PREFIX = 'auxiliary_head.'
 DETERMINISM_TOLERANCE = 1e-4  # relative to the largest logit
@@ -28,14 +28,7 @@ class WorkerFailure(Exception):
 
 
 def main(argv: list[str]) -> int:
-    open_channel()
-    request = json.loads(Path(argv[0]).read_text())
-    try:
-        run(request)
-    except WorkerFailure as exc:
-        emit('error', message=str(exc))
-        return 1
-    return 0
+    return serve(argv, run, (WorkerFailure,), 'the model')
 
 
 def run(request: dict[str, Any]) -> None:

@@ -36,7 +36,6 @@ from frugalbench.scores.frugality import (
 from frugalbench.scores.pareto import pareto_flags
 from frugalbench.scores.records import RunRecord
 from frugalbench.scores.tracks import OPEN_TRACK, Track, get_track, qualifies, qualifying_tracks
-from frugalbench.scores.uncertainty import intervals_overlap
 
 SCORE_TOLERANCE = 1e-9  # scores closer than this are equal (float noise, far below any real gap)
 

@@ -1,6 +1,40 @@
 """Versioned schema migrations. Append new ones; never edit one that has shipped."""
 from __future__ import annotations
 
+TRAININGS_MIGRATION_SQL = """
+CREATE TABLE IF NOT EXISTS trainings (
+    training_id          VARCHAR PRIMARY KEY,
+    created_at           TIMESTAMP NOT NULL,
+    submission           VARCHAR NOT NULL,
+    source_submission    VARCHAR,
+    benchmark            VARCHAR NOT NULL,
+    benchmark_sha256     VARCHAR,
+    protocol_version     INTEGER,
+    subset_id            VARCHAR NOT NULL,
+    images               INTEGER NOT NULL,
+    images_sha256        VARCHAR NOT NULL,
+    annotation           VARCHAR NOT NULL,
+    labelled_pixels      BIGINT,
+    annotator_seconds    DOUBLE,
+    seed                 INTEGER NOT NULL,
+    iterations           INTEGER NOT NULL,
+    batch_size           INTEGER NOT NULL,
+    wall_seconds         DOUBLE,
+    cpu_seconds          DOUBLE,
+    peak_rss_mb          DOUBLE,
+    energy_joules        DOUBLE,
+    energy_method        VARCHAR,
+    energy_measured      BOOLEAN,
+    device               VARCHAR,
+    hardware_fingerprint VARCHAR,
+    config_sha256        VARCHAR,
+    checkpoint_sha256    VARCHAR NOT NULL,
+    verified             BOOLEAN NOT NULL,
+    document             JSON NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trainings_checkpoint ON trainings (checkpoint_sha256);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, 'runs, per-class scores, per-image areas, measurements', """
     CREATE TABLE runs (
@@ -102,39 +136,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
            CAST(document->>'$.synthetic' AS BOOLEAN)              AS synthetic
     FROM runs;
     """),
-    (3, 'trainings: verified training runs (budget, schedule, measurements)', """
-CREATE TABLE IF NOT EXISTS trainings (
-    training_id          VARCHAR PRIMARY KEY,
-    created_at           TIMESTAMP NOT NULL,
-    submission           VARCHAR NOT NULL,
-    source_submission    VARCHAR,
-    benchmark            VARCHAR NOT NULL,
-    benchmark_sha256     VARCHAR,
-    protocol_version     INTEGER,
-    subset_id            VARCHAR NOT NULL,
-    images               INTEGER NOT NULL,
-    images_sha256        VARCHAR NOT NULL,
-    annotation           VARCHAR NOT NULL,
-    labelled_pixels      BIGINT,
-    annotator_seconds    DOUBLE,
-    seed                 INTEGER NOT NULL,
-    iterations           INTEGER NOT NULL,
-    batch_size           INTEGER NOT NULL,
-    wall_seconds         DOUBLE,
-    cpu_seconds          DOUBLE,
-    peak_rss_mb          DOUBLE,
-    energy_joules        DOUBLE,
-    energy_method        VARCHAR,
-    energy_measured      BOOLEAN,
-    device               VARCHAR,
-    hardware_fingerprint VARCHAR,
-    config_sha256        VARCHAR,
-    checkpoint_sha256    VARCHAR NOT NULL,
-    verified             BOOLEAN NOT NULL,
-    document             JSON NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trainings_checkpoint ON trainings (checkpoint_sha256);
-"""),
+    (3, 'trainings: verified training runs (budget, schedule, measurements)', TRAININGS_MIGRATION_SQL),
 ]
 
 

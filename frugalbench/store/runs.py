@@ -7,6 +7,8 @@ from typing import Any
 
 import duckdb
 
+from frugalbench.documents import get_path
+
 RUN_COLUMNS = (
     'run_id', 'created_at', 'status', 'failure_reason', 'submission', 'submission_name', 'technique',
     'parent', 'benchmark', 'benchmark_sha256', 'protocol_version', 'split', 'num_images', 'miou',
@@ -15,13 +17,6 @@ RUN_COLUMNS = (
 )
 
 
-def _get(document: dict[str, Any], dotted: str) -> Any:
-    value: Any = document
-    for part in dotted.split('.'):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def run_row(document: dict[str, Any]) -> list[Any]:
@@ -35,7 +30,7 @@ def run_row(document: dict[str, Any]) -> list[Any]:
         'declared_annotation': 'training.declared.annotation',
         'hardware_fingerprint': 'hardware.fingerprint',
     }
-    return [_get(document, sources.get(column, column)) for column in RUN_COLUMNS]
+    return [get_path(document, sources.get(column, column)) for column in RUN_COLUMNS]
 
 
 def save_run(connection: duckdb.DuckDBPyConnection, document: dict[str, Any],
@@ -48,8 +43,8 @@ def save_run(connection: duckdb.DuckDBPyConnection, document: dict[str, Any],
         placeholders = ', '.join('?' for _ in RUN_COLUMNS)
         connection.execute(f'INSERT INTO runs ({", ".join(RUN_COLUMNS)}, document) '
                            f'VALUES ({placeholders}, ?)', [*run_row(document), json.dumps(document)])
-        per_class_iou = _get(document, 'accuracy.per_class_iou') or {}
-        per_class_acc = _get(document, 'accuracy.per_class_acc') or {}
+        per_class_iou = get_path(document, 'accuracy.per_class_iou') or {}
+        per_class_acc = get_path(document, 'accuracy.per_class_acc') or {}
         class_rows = [[run_id, i, name, per_class_iou.get(name), per_class_acc.get(name)]
                       for i, name in enumerate(class_names) if name in per_class_iou]
         if class_rows:

@@ -1,8 +1,7 @@
 """The ``trainings`` table: one row per training run that the harness performed.
 
-``TRAININGS_MIGRATION_SQL`` is migration 3 in ``frugalbench/store/migrations.py``
-(it is idempotent: ``IF NOT EXISTS`` everywhere). Until it is appended, ``save_training`` and
-``latest_training`` handle its absence themselves (the first creates it) with the same SQL, so either order works.
+``TRAININGS_MIGRATION_SQL`` is migration 3 in ``frugalbench/store/migrations.py`` (idempotent:
+``IF NOT EXISTS`` everywhere); ``save_training`` also applies it on a connection opened elsewhere.
 Typed columns hold what the leaderboard filters and joins on; ``document`` holds the whole
 training record (the same JSON as ``training_record.json``).
 """
@@ -13,41 +12,10 @@ from typing import Any
 
 import duckdb
 
-TRAININGS_MIGRATION_DESCRIPTION = 'trainings: verified training runs (budget, schedule, measurements)'
+from frugalbench.documents import get_path
+from frugalbench.store.migrations import TRAININGS_MIGRATION_SQL
 
-TRAININGS_MIGRATION_SQL = """
-CREATE TABLE IF NOT EXISTS trainings (
-    training_id          VARCHAR PRIMARY KEY,
-    created_at           TIMESTAMP NOT NULL,
-    submission           VARCHAR NOT NULL,
-    source_submission    VARCHAR,
-    benchmark            VARCHAR NOT NULL,
-    benchmark_sha256     VARCHAR,
-    protocol_version     INTEGER,
-    subset_id            VARCHAR NOT NULL,
-    images               INTEGER NOT NULL,
-    images_sha256        VARCHAR NOT NULL,
-    annotation           VARCHAR NOT NULL,
-    labelled_pixels      BIGINT,
-    annotator_seconds    DOUBLE,
-    seed                 INTEGER NOT NULL,
-    iterations           INTEGER NOT NULL,
-    batch_size           INTEGER NOT NULL,
-    wall_seconds         DOUBLE,
-    cpu_seconds          DOUBLE,
-    peak_rss_mb          DOUBLE,
-    energy_joules        DOUBLE,
-    energy_method        VARCHAR,
-    energy_measured      BOOLEAN,
-    device               VARCHAR,
-    hardware_fingerprint VARCHAR,
-    config_sha256        VARCHAR,
-    checkpoint_sha256    VARCHAR NOT NULL,
-    verified             BOOLEAN NOT NULL,
-    document             JSON NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trainings_checkpoint ON trainings (checkpoint_sha256);
-"""
+TRAININGS_MIGRATION_DESCRIPTION = 'trainings: verified training runs (budget, schedule, measurements)'
 
 # column -> dotted path in the training record (``TrainingRecord.to_dict()``)
 TRAINING_COLUMNS: dict[str, str] = {
@@ -81,15 +49,6 @@ TRAINING_COLUMNS: dict[str, str] = {
 }
 
 
-def _get(record: dict[str, Any], dotted: str) -> Any:
-    value: Any = record
-    for part in dotted.split('.'):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def ensure_trainings_table(connection: duckdb.DuckDBPyConnection) -> None:
     """Create the table if the store's migrations do not include it yet (idempotent)."""
     connection.execute(TRAININGS_MIGRATION_SQL)
@@ -103,7 +62,7 @@ def has_trainings_table(connection: duckdb.DuckDBPyConnection) -> bool:
 
 def training_row(record: dict[str, Any]) -> list[Any]:
     """The typed columns of ``trainings`` taken from a training record."""
-    return [_get(record, path) for path in TRAINING_COLUMNS.values()]
+    return [get_path(record, path) for path in TRAINING_COLUMNS.values()]
 
 
 def save_training(connection: duckdb.DuckDBPyConnection, record: dict[str, Any]) -> None:

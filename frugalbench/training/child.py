@@ -19,18 +19,16 @@ checkpoint is a plain state dict without auxiliary heads, loadable with weights_
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from mmengine.hooks import Hook
 
-from frugalbench.model.channel import decode_config, emit, open_channel
+from frugalbench.model.channel import decode_config, emit, serve
 
 AUXILIARY_PREFIX = 'auxiliary_head.'
 LAST_CHECKPOINT_FILE = 'last_checkpoint'  # written by MMEngine's CheckpointHook after each save
@@ -43,18 +41,7 @@ class TrainingFailure(Exception):
 
 
 def main(argv: list[str]) -> int:
-    open_channel()
-    request = json.loads(Path(argv[0]).read_text())
-    try:
-        train(request)
-    except TrainingFailure as exc:
-        emit('error', message=str(exc))
-        return 1
-    except Exception as exc:  # noqa: BLE001 - MMSeg/foreign config errors: one line to the parent
-        traceback.print_exc()
-        emit('error', message=f'training failed: {type(exc).__name__}: {exc}'[:500])
-        return 1
-    return 0
+    return serve(argv, train, (TrainingFailure,), 'training')
 
 
 def find_resume_checkpoint(work_dir: Path) -> Path | None:
