@@ -141,7 +141,8 @@ def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
             preexec_fn=_child_setup(limits, cut), start_new_session=True)
         result = ChildResult(returncode=-1, enforced=enforced, log_path=log_path)
         killed_for: list[str] = []
-        watchdog = threading.Thread(target=_watch, args=(process, limits, started, result, killed_for),
+        reaped = threading.Event()
+        watchdog = threading.Thread(target=_watch, args=(process, limits, started, result, killed_for, reaped),
                                     daemon=True)
         watchdog.start()
         assert process.stdout is not None
@@ -152,7 +153,8 @@ def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
             result.events.append(event)
             if on_event is not None:
                 on_event(event)
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, usage = os.wait4(process.pid, 0)  # only this thread reaps the child
+        reaped.set()
         process.returncode = os.waitstatus_to_exitcode(status)
         watchdog.join(timeout=5)
         result.cpu_seconds = usage.ru_utime + usage.ru_stime
@@ -164,8 +166,9 @@ def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
 
 
 def _watch(process: subprocess.Popen, limits: Limits, started: float, result: ChildResult,
-           killed_for: list[str]) -> None:
-    while process.poll() is None:
+           killed_for: list[str], reaped: threading.Event) -> None:
+    # Never process.poll() here: it would reap the child and take its rusage from os.wait4.
+    while not reaped.is_set():
         rss_mb = _tree_rss_kb(process.pid) / 1024
         result.peak_rss_mb = max(result.peak_rss_mb, rss_mb)
         if rss_mb > limits.memory_mb:
@@ -177,7 +180,7 @@ def _watch(process: subprocess.Popen, limits: Limits, started: float, result: Ch
         if killed_for:
             _kill_group(process)
             return
-        time.sleep(0.05)
+        reaped.wait(0.05)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
