@@ -173,8 +173,11 @@ def pareto_tab(view: dict[str, Any], ranked: pd.DataFrame | None) -> None:
         x=x, y=y, color=alt.Color('technique:N', title='technique'), tooltip=tooltip)
     front = alt.Chart(data.pareto_front(ranked)).mark_line(
         color='black', strokeDash=[5, 3], interpolate='step-after').encode(x=x, y=y, detail='group:N')
-    st.altair_chart(front + dots, width='stretch')
+    trajectories = alt.Chart(data.lineage_segments(ranked)).mark_line(color='gray', opacity=0.6).encode(
+        x=x, y=y, detail='segment:N')
+    st.altair_chart(trajectories + front + dots, width='stretch')
     st.caption('Dashed line: the Pareto front (no other run has a higher mIoU with less of the resource). '
+               'Grey lines: from a parent submission to the variants derived from it (compression). '
                f'Axis: {data.axis_scale(points["resource_value"])} scale.')
 
 

@@ -26,6 +26,7 @@ from frugalbench.app_data.views import (
     filter_runs,
     frugality_curves,
     latest_per_submission,
+    lineage_segments,
     pareto_front,
     ranking,
     run_label,
@@ -41,6 +42,6 @@ __all__ = [
     'NOT_MEASURED', 'BenchmarkSetup', 'DocumentCache', 'RunDetail', 'StoreStatus', 'StoreUnavailable',
     'axis_scale', 'benchmark_setup', 'benchmarks', 'bootstrap_intervals', 'budget_points', 'display_table',
     'export_frame', 'filter_runs', 'frugality_curves', 'image_areas', 'latest_per_submission', 'lineage',
-    'pareto_front', 'ranking', 'run_detail', 'run_label', 'runs', 'store_status', 'stored_intervals',
+    'lineage_segments', 'pareto_front', 'ranking', 'run_detail', 'run_label', 'runs', 'store_status', 'stored_intervals',
     'to_csv_bytes', 'to_parquet_bytes', 'unranked', 'with_intervals', 'with_labels',
 ]

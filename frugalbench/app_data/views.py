@@ -286,6 +286,24 @@ def pareto_front(ranked: pd.DataFrame) -> pd.DataFrame:
     return with_labels(front.sort_values(['group', 'resource_value', 'miou']))
 
 
+def lineage_segments(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Line segments from each ranked parent run to the ranked runs derived from it (compression
+    trajectories on the Pareto plot): columns segment, resource_value, miou, in drawing order."""
+    columns = ['segment', 'resource_value', 'miou']
+    if ranked.empty or 'parent' not in ranked:
+        return pd.DataFrame(columns=columns)
+    by_submission = ranked.drop_duplicates('submission').set_index('submission')
+    rows = []
+    for _, child in ranked[ranked['parent'].notna()].iterrows():
+        if child['parent'] not in by_submission.index:
+            continue
+        parent = by_submission.loc[child['parent']]
+        segment = f"{child['parent']} -> {child['submission']}"
+        rows.append({'segment': segment, 'resource_value': parent['resource_value'], 'miou': parent['miou']})
+        rows.append({'segment': segment, 'resource_value': child['resource_value'], 'miou': child['miou']})
+    return pd.DataFrame(rows, columns=columns)
+
+
 def budget_points(runs: pd.DataFrame) -> pd.DataFrame:
     """Successful runs with their training budget, for the budget curves: columns label,
     architecture, train_images, annotator_hours, annotation_type, budget, miou, technique."""

@@ -222,3 +222,20 @@ def test_ranking_matches_frugalbench_rank_which_reads_the_documents(leaderboard_
 
 def test_public_api_names_exist() -> None:
     assert all(hasattr(data, name) for name in data.__all__)
+
+
+def test_lineage_segments_join_each_variant_to_its_ranked_parent() -> None:
+    import pandas as pd
+
+    from frugalbench.app_data import lineage_segments
+    ranked = pd.DataFrame({
+        'submission': ['base', 'base_int8', 'base_pruned', 'orphan'],
+        'parent': [None, 'base', 'base', 'missing'],
+        'resource_value': [100.0, 100.0, 30.0, 5.0],
+        'miou': [0.44, 0.43, 0.05, 0.2]})
+    segments = lineage_segments(ranked)
+    assert segments.to_dict('list') == {
+        'segment': ['base -> base_int8'] * 2 + ['base -> base_pruned'] * 2,
+        'resource_value': [100.0, 100.0, 100.0, 30.0],
+        'miou': [0.44, 0.43, 0.44, 0.05]}
+    assert lineage_segments(ranked.iloc[:0]).empty
