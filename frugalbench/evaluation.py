@@ -28,8 +28,9 @@ from frugalbench.measurements import provenance
 from frugalbench.measurements.memory import size_on_disk
 from frugalbench.measurements.protocol import load_protocol
 from frugalbench.model import ModelConfig, Predictions, predict, read_config
+from frugalbench.overlays import OVERLAY_COUNT, class_colours, render_overlay
 from frugalbench.scores.uncertainty import bootstrap_miou_ci
-from frugalbench.settings import default_db_path, work_dir
+from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.summary import resource_summary
 from frugalbench.store.trainings import latest_training
 from frugalbench.store import connect, find_reusable_run, save_run
@@ -162,6 +163,8 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     document = _ok_document(run_id, submission, benchmark, options, config, checkpoint_sha, key,
                             predictions, accuracy, measurements)
     document['training'] = training_section(submission, training)
+    document['overlays'] = store_overlays(predictions, samples[:OVERLAY_COUNT], benchmark,
+                                          data_dir() / 'overlays' / run_id)
     document['timings'] = {**clock.timings, 'total': clock.total()}
     _store(options.db_path, document, benchmark.classes, accuracy, measurements)
     document['timings']['bookkeeping'] = round(time.perf_counter() - since, 3)
@@ -180,6 +183,19 @@ def score_predictions(predictions: Predictions, samples: list[Sample], benchmark
         label = benchmark.read_label(sample)
         areas.append(image_areas(prediction, label, benchmark.num_classes, benchmark.ignore_index, sample.name))
     return summarize(areas, benchmark.classes)
+
+
+def store_overlays(predictions: Predictions, samples: list[Sample], benchmark: Benchmark,
+                   folder: Path) -> list[dict[str, str]]:
+    """Image | ground truth | prediction panels for the first test images (paths in the document)."""
+    colours = class_colours(benchmark.palette, benchmark.num_classes)
+    overlays = []
+    for index, sample in enumerate(samples):
+        prediction = np.array(Image.open(predictions.path(index)))
+        path = render_overlay(sample.image, benchmark.read_label(sample), prediction, colours,
+                              benchmark.ignore_index, folder / f'{index:03d}.png')
+        overlays.append({'image': sample.name, 'path': str(path), 'panels': 'image | ground truth | prediction'})
+    return overlays
 
 
 def training_section(submission: Submission, training: dict[str, Any] | None) -> dict[str, Any]:
