@@ -9,7 +9,6 @@ parent computes every metric from them.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalbench.model.channel import decode_config, emit, serve
+from frugalbench.model.custom_code import import_custom_modules
 
 AUXILIARY_PREFIX = 'auxiliary_head.'
 DETERMINISM_TOLERANCE = 1e-4  # relative to the largest logit
@@ -66,15 +66,7 @@ def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> An
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     import frugalbench.mmseg_ext  # noqa: F401  (MapLabels)
-    custom = config.get('custom_imports') or {}
-    if custom.get('imports'):
-        if code_dir:
-            sys.path.insert(0, code_dir)
-        for module in custom['imports']:
-            try:
-                importlib.import_module(module)
-            except Exception as exc:  # noqa: BLE001 - foreign code
-                raise WorkerFailure(f'custom import {module!r} failed: {type(exc).__name__}: {exc}') from None
+    import_custom_modules(config, code_dir, WorkerFailure)
     model_cfg = ConfigDict(config.get('model') or {})
     if not model_cfg:
         raise WorkerFailure('the config has no `model` section: define the model to evaluate')

@@ -18,7 +18,6 @@ checkpoint is a plain state dict without auxiliary heads, loadable with weights_
 """
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 from mmengine.hooks import Hook
 
 from frugalbench.model.channel import decode_config, emit, serve
+from frugalbench.model.custom_code import import_custom_modules
 
 AUXILIARY_PREFIX = 'auxiliary_head.'
 LAST_CHECKPOINT_FILE = 'last_checkpoint'  # written by MMEngine's CheckpointHook after each save
@@ -57,19 +57,6 @@ def find_resume_checkpoint(work_dir: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def import_custom_code(config: dict[str, Any], code_dir: str | None) -> None:
-    custom = config.get('custom_imports') or {}
-    if not custom.get('imports'):
-        return
-    if code_dir:
-        sys.path.insert(0, code_dir)
-    for module in custom['imports']:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - foreign code
-            raise TrainingFailure(f'custom import {module!r} failed: {type(exc).__name__}: {exc}') from None
-
-
 def train(request: dict[str, Any]) -> None:
     import torch
     torch.set_num_threads(int(request.get('threads', 1)))
@@ -78,7 +65,7 @@ def train(request: dict[str, Any]) -> None:
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     data = decode_config(request['config'])
-    import_custom_code(data, request.get('code_dir'))
+    import_custom_modules(data, request.get('code_dir'), TrainingFailure)
     data.pop('custom_imports', None)  # imported above, from the submission folder
     work_dir = Path(data['work_dir'])
     work_dir.mkdir(parents=True, exist_ok=True)
