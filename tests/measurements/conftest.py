@@ -5,6 +5,7 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
+import support
 import torch
 
 from frugalbench.measurements.protocol import Protocol, load_protocol
@@ -17,24 +18,8 @@ ZOO = {
 
 
 def build_zoo_model(name: str, num_classes: int = 11) -> torch.nn.Module:
-    """A zoo architecture, random init (no download), SyncBN -> BN, ``num_classes`` outputs."""
-    from mmengine.config import Config
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    init_default_scope('mmseg')
-    cfg = Config.fromstring(f"_base_ = ['{ZOO[name]}']\n", '.py').model
-    cfg.decode_head.num_classes = num_classes
-    aux = cfg.get('auxiliary_head')
-    for head in (aux if isinstance(aux, list) else [aux] if aux else []):
-        head.num_classes = num_classes
-    if cfg.backbone.get('init_cfg'):
-        cfg.backbone.init_cfg = None  # no pretrained download
-    cfg.pop('pretrained', None)
-    cfg.data_preprocessor = None
-    torch.manual_seed(0)
-    return revert_sync_batchnorm(MODELS.build(cfg))
+    """A zoo architecture by short name, with its auxiliary heads (see support.build_zoo_model)."""
+    return support.build_zoo_model(ZOO[name], num_classes)
 
 
 @pytest.fixture(scope='session')

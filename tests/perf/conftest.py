@@ -2,23 +2,13 @@
 from __future__ import annotations
 
 import pytest
+import support
 import torch
 
 
 def build_zoo_model(config: str, num_classes: int = 11) -> torch.nn.Module:
-    """An MMSeg zoo architecture in eval mode: random init, SyncBN -> BN, no auxiliary heads."""
-    from mmengine.config import Config
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    init_default_scope('mmseg')
-    cfg = Config.fromstring(f"_base_ = ['{config}']\n", '.py').model
-    cfg.decode_head.num_classes = num_classes
-    cfg.auxiliary_head = None
-    cfg.data_preprocessor = None
-    torch.manual_seed(0)
-    return revert_sync_batchnorm(MODELS.build(cfg)).eval()
+    """An MMSeg zoo architecture in eval mode, without auxiliary heads (see support.build_zoo_model)."""
+    return support.build_zoo_model(config, num_classes, auxiliary_heads=False).eval()
 
 
 @pytest.fixture(scope='session')
