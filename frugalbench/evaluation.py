@@ -27,7 +27,7 @@ from frugalbench.isolation import Limits
 from frugalbench.measurements import provenance
 from frugalbench.measurements.memory import size_on_disk
 from frugalbench.measurements.protocol import load_protocol
-from frugalbench.model import ModelConfig, Predictions, predict, read_config
+from frugalbench.model import ModelConfig, Predictions, predict, protected_folders, read_config
 from frugalbench.overlays import OVERLAY_COUNT, class_colours, render_overlay
 from frugalbench.scores.uncertainty import bootstrap_miou_ci
 from frugalbench.settings import data_dir, default_db_path, work_dir
@@ -134,26 +134,26 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     checkpoint_sha = submission.checkpoint_sha256()
     fingerprint = provenance.hardware_fingerprint()
     since = clock.lap('hashing', since)
-    config = read_config(submission, work, options.limits)
+    protected = protected_folders(options.db_path, *{s.image.parent for s in samples},
+                                  *{s.annotation.parent for s in samples})
+    config = read_config(submission, work, options.limits, protected)
     since = clock.lap('config_read', since)
     protocol = load_protocol(options.protocol_path)
     with connect(options.db_path) as connection:
         training = latest_training(connection, None, checkpoint_sha)
-    key = run_key(submission.id, checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
-                  benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
-                  protocol.source_hash if options.measure else 'no-measurements',
-                  training['training_id'] if training else 'not-trained-by-harness')
-    if not options.force:
-        with connect(options.db_path) as connection:
-            stored = find_reusable_run(connection, key)
-        if stored is not None:
-            shutil.rmtree(work, ignore_errors=True)
-            return EvaluationOutcome({**stored, 'reused': True}, reused=True)
+        key = run_key(submission.id, checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
+                      benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
+                      protocol.source_hash if options.measure else 'no-measurements',
+                      training['training_id'] if training else 'not-trained-by-harness')
+        stored = None if options.force else find_reusable_run(connection, key)
+    if stored is not None:
+        shutil.rmtree(work, ignore_errors=True)
+        return EvaluationOutcome({**stored, 'reused': True}, reused=True)
     predictions = predict(submission, config, benchmark, [s.image for s in samples], work,
                           options.limits, options.device,
                           on_progress=lambda done, total: on_progress and on_progress(
                               'predict' if total else 'measuring', done, total),
-                          measure=options.measure, protocol_path=options.protocol_path)
+                          measure=options.measure, protocol_path=options.protocol_path, protected=protected)
     since = clock.lap('model_process', since)
     for stage, seconds in predictions.measurement_timings.items():
         clock.timings[f'measure_{stage}'] = seconds
@@ -168,7 +168,7 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     document['timings'] = {**clock.timings, 'total': clock.total()}
     _store(options.db_path, document, benchmark.classes, accuracy, measurements)
     document['timings']['bookkeeping'] = round(time.perf_counter() - since, 3)
-    shutil.rmtree(predictions.folder, ignore_errors=True)
+    shutil.rmtree(predictions.folder.parent, ignore_errors=True)  # the model child's folder
     return EvaluationOutcome(document)
 
 

@@ -69,3 +69,99 @@ def test_killing_an_evaluation_leaves_no_partial_run(tiny_benchmark, make_submis
     duckdb.connect(str(default_db_path()), read_only=True).close()
     # a re-run completes what was interrupted
     assert evaluate_submission(victim, EvaluationOptions(measure=False)).ok
+
+
+# --- confinement: what the model process can see and write (root on Linux) -------------------
+
+PROBE = '''
+import os, sys
+from pathlib import Path
+leaks = []
+for path in {readable!r}:
+    try:
+        Path(path).read_bytes()
+        leaks.append('read ' + path)
+    except OSError:
+        pass
+for folder in {listable!r}:
+    try:
+        if os.listdir(folder):
+            leaks.append('listed ' + folder)
+    except OSError:
+        pass
+for target in {writable!r}:
+    try:
+        Path(target).write_text('escaped')
+    except OSError:
+        pass
+if leaks:
+    raise RuntimeError('LEAK: ' + '; '.join(leaks))
+'''
+
+
+def _with_custom_module(folder: Path, name: str, code: str) -> Path:
+    (folder / f'{name}.py').write_text(code)
+    (folder / 'config.py').write_text((folder / 'config.py').read_text()
+                                      + f"custom_imports = dict(imports=['{name}'], allow_failed_imports=False)\n")
+    return folder
+
+
+def _needs_root() -> None:
+    import os
+
+    import pytest
+    if sys.platform != 'linux' or os.geteuid() != 0:
+        pytest.skip('confinement (mount namespace, privilege drop) needs root on Linux')
+
+
+def test_model_process_cannot_read_annotations_or_write_outside_its_folder(
+        tiny_benchmark, make_submission, camvid_root: Path, isolated: Path) -> None:
+    _needs_root()
+    from frugalbench.benchmarks import load_benchmark
+    from frugalbench.settings import PROJECT_ROOT
+    tiny = load_benchmark(tiny_benchmark).samples('test')
+    camvid = load_benchmark('camvid').samples('test')[:2]
+    annotations = [str(s.annotation) for s in tiny + camvid]
+    escapes = [PROJECT_ROOT / f'escaped-{isolated.name}.txt', isolated / 'escaped.txt',
+               default_db_path().parent / 'escaped.txt', camvid_root / 'escaped.txt']
+    folder = _with_custom_module(make_submission(), 'probe', PROBE.format(
+        readable=annotations + [str(default_db_path())],
+        listable=[str(Path(a).parent) for a in annotations] + [str(isolated / 'work')],
+        writable=[str(p) for p in escapes]))
+    # the probe really finds the files when it is not confined (as root, it can read them all)
+    assert all(Path(a).read_bytes() for a in annotations)
+    document = evaluate_submission(folder, EvaluationOptions(measure=False)).document
+    assert document['status'] == 'ok', document['failure_reason']
+    assert document['custom_code'] is True
+    assert document['limits']['user'].startswith('nobody')
+    assert str(camvid_root.resolve()) in document['limits']['filesystem']
+    assert [p for p in escapes if p.exists()] == []
+
+
+def test_config_that_writes_into_the_results_folder_when_read_fails(tiny_benchmark, make_submission) -> None:
+    _needs_root()
+    target = default_db_path().parent / 'planted.txt'
+    folder = make_submission()
+    (folder / 'config.py').write_text(f"_planted = open({str(target)!r}, 'w')\n" + (folder / 'config.py').read_text())
+    reason = _fail(folder)
+    # hidden folders are empty and read-only; a folder under /tmp is not even there (private /tmp)
+    assert 'the config could not be read' in reason and 'planted.txt' in reason
+    assert 'Read-only file system' in reason or 'No such file or directory' in reason
+    assert not target.exists()
+
+
+def test_model_process_allocating_past_the_memory_limit_fails(tiny_benchmark, make_submission) -> None:
+    hog = '''
+import sys, time
+if getattr(sys.modules['__main__'].__spec__, 'name', '') == 'frugalbench.model.worker':
+    blocks = []
+    while True:
+        blocks.append(bytearray(64 * 1024 * 1024))
+        time.sleep(0.01)
+'''
+    folder = _with_custom_module(make_submission(), 'hog', hog)
+    reason = _fail(folder, limits=Limits(memory_mb=1200))
+    assert 'memory limit exceeded' in reason and '> 1200 MB' in reason
+    with connect(default_db_path()) as connection:
+        [stored] = list_run_documents(connection)
+    assert stored['status'] == 'failed' and stored['failure_reason'] == reason

@@ -38,6 +38,17 @@ elif mode == 'network':
         emit(event='done', network='reachable')
     except OSError as exc:
         emit(event='done', network=f'blocked: {exc}')
+elif mode == 'confined':
+    import os
+    from pathlib import Path
+    protected = Path(sys.argv[2])
+    Path('mine.txt').write_text('ok')   # its own folder is its working directory, writable
+    try:
+        Path(sys.argv[3]).write_text('escaped')
+        wrote = True
+    except OSError:
+        wrote = False
+    emit(event='done', uid=os.getuid(), cwd=os.getcwd(), listing=os.listdir(protected), wrote_outside=wrote)
 elif mode == 'error':
     emit(event='error', message='the model is broken')
 elif mode == 'crash':
@@ -88,3 +99,26 @@ def test_reported_error_becomes_the_reason(child_module: Path, tmp_path: Path) -
 def test_crash_points_to_the_log_with_its_last_line(child_module: Path, tmp_path: Path) -> None:
     with pytest.raises(ChildProcessError_, match=r'exited with status 1; see its log .*RuntimeError: boom'):
         _run('crash', tmp_path)
+
+
+def test_confined_child_runs_as_nobody_in_its_folder_and_sees_no_protected_files(
+        child_module: Path, tmp_path: Path, camvid_root: Path) -> None:
+    import os
+    import sys
+
+    from frugalbench.isolation import CONFINED_VIEW, NOBODY, Confinement
+    from frugalbench.settings import PROJECT_ROOT
+    if sys.platform != 'linux' or os.geteuid() != 0:
+        pytest.skip('confinement needs root on Linux')
+    folder = tmp_path / 'child'
+    (folder / 'code').mkdir(parents=True)
+    (folder / 'code' / f'{CHILD}.py').write_text((child_module / f'{CHILD}.py').read_text())
+    outside = PROJECT_ROOT / f'escaped-{tmp_path.name}.txt'
+    result = run_child(CHILD, ['confined', str(camvid_root), str(outside)], limits=Limits(),
+                       log_path=tmp_path / 'c.log', extra_env={'PYTHONPATH': 'code'},
+                       confine=Confinement(folder, protected=(camvid_root,)))
+    done = result.last('done')
+    assert done == dict(event='done', uid=NOBODY, cwd=str(CONFINED_VIEW), listing=[], wrote_outside=False)
+    assert (folder / 'mine.txt').read_text() == 'ok' and not outside.exists()
+    assert result.enforced['user'].startswith('nobody') and str(camvid_root.resolve()) in result.enforced['filesystem']
+    assert os.listdir(camvid_root)  # hidden from the child only

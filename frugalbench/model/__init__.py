@@ -1,23 +1,29 @@
 """The model stage: read a submission's config and run its model, each in a limited child.
 
 The parent process (this module) never executes submission code; it prepares requests,
-starts children (frugalbench.isolation) and collects their events.
+starts children (frugalbench.isolation) and collects their events. Each child gets its own
+folder holding copies of what it may read (the submission, the test images, the request) and
+is confined there: benchmark data, results and work folders are hidden from it
+(``protected_folders``), so the model process never sees an annotation file.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from frugalbench.benchmarks import Benchmark
-from frugalbench.isolation import ChildResult, Limits, run_child
+from frugalbench.benchmarks import Benchmark, list_benchmarks
+from frugalbench.errors import FrugalbenchError
+from frugalbench.isolation import ChildResult, Confinement, Limits, run_child
+from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.submission import Submission
 
 CONFIG_READ_TIMEOUT_S = 120.0  # reading a config takes seconds; a hang is stopped here
 
-__all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'evaluation_pipeline']
+__all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'evaluation_pipeline', 'protected_folders']
 
 
 @dataclass(frozen=True)
@@ -58,32 +64,82 @@ def evaluation_pipeline(benchmark: Benchmark) -> list[dict]:
     return steps
 
 
-def read_config(submission: Submission, work: Path, limits: Limits) -> ModelConfig:
-    """Execute the config in a throw-away child and return it as data."""
+def protected_folders(*extra: Path) -> tuple[Path, ...]:
+    """Folders submission code must not see: every benchmark's data, results, work folders."""
+    folders = [data_dir(), work_dir(), default_db_path().parent, *extra]
+    try:
+        benchmarks = list_benchmarks()
+    except FrugalbenchError:
+        benchmarks = []  # a broken user benchmark file is reported where it is used
+    for benchmark in benchmarks:
+        try:
+            folders.append(benchmark.data_root())
+        except FrugalbenchError:
+            continue  # not prepared here: nothing to hide
+    return tuple(folders)
+
+
+def _child_folder(parent: Path, name: str, submission: Submission) -> tuple[Path, Path]:
+    """A fresh folder for one child holding a copy of the submission; returns it and the copy."""
+    folder = parent / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    copy = folder / 'submission'
+    # symlinks stay links: one pointing out of the folder leads to a hidden or private path
+    shutil.copytree(submission.folder, copy, symlinks=True, ignore=shutil.ignore_patterns('__pycache__'))
+    return folder, copy
+
+
+def _relative(path: Path, submission: Submission) -> str:
+    return str(Path('submission') / path.resolve().relative_to(submission.folder.resolve()))
+
+
+def read_config(submission: Submission, work: Path, limits: Limits,
+                protected: tuple[Path, ...] | None = None) -> ModelConfig:
+    """Execute the config in a throw-away, confined child and return it as data."""
+    folder, _ = _child_folder(work, 'config_child', submission)
+    result = run_child('frugalbench.model.config_reader',
+                       [_relative(submission.config_path, submission), 'config.json'],
+                       limits=replace(limits, timeout_s=min(limits.timeout_s, CONFIG_READ_TIMEOUT_S)),
+                       log_path=work / 'config_reader.log',
+                       confine=Confinement(folder, protected if protected is not None else protected_folders()))
     out = work / 'config.json'
-    result = run_child('frugalbench.model.config_reader', [str(submission.config_path), str(out)],
-                       limits=replace(limits, timeout_s=min(limits.timeout_s, CONFIG_READ_TIMEOUT_S)), log_path=work / 'config_reader.log', cwd=submission.folder)
-    text = out.read_text()
+    text = (folder / 'config.json').read_text()
+    out.write_text(text)
+    shutil.rmtree(folder, ignore_errors=True)
     done = result.last('done') or {}
     return ModelConfig(path=out, sha256=hashlib.sha256(text.encode()).hexdigest(),
                        custom_imports=tuple(done.get('custom_imports', ())))
 
 
+def _stage_images(images: list[Path], folder: Path) -> list[str]:
+    """Copy the test images (never their annotations) into the child's folder, named by index."""
+    (folder / 'images').mkdir()
+    names = []
+    for index, image in enumerate(images):
+        name = f'images/{index:06d}{image.suffix.lower()}'
+        shutil.copyfile(image, folder / name)
+        names.append(name)
+    return names
+
+
 def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, images: list[Path],
             work: Path, limits: Limits, device: str = 'cpu',
             on_progress: Callable[[int, int], None] | None = None, measure: bool = False,
-            protocol_path: Path | None = None) -> Predictions:
-    """Run the model over ``images`` in a child; only image paths cross the boundary."""
-    out_dir = work / 'predictions'
-    out_dir.mkdir(parents=True, exist_ok=True)
-    request = dict(config=str(config.path), checkpoint=str(submission.checkpoint_path),
-                   images=[str(p) for p in images], out_dir=str(out_dir), device=device,
+            protocol_path: Path | None = None, protected: tuple[Path, ...] | None = None) -> Predictions:
+    """Run the model over ``images`` in a confined child; only copies of the images reach it."""
+    folder, _ = _child_folder(work, 'model_child', submission)
+    shutil.copyfile(config.path, folder / 'config.json')
+    if protocol_path is not None:
+        shutil.copyfile(protocol_path, folder / 'protocol.yaml')
+    (folder / 'predictions').mkdir()
+    request = dict(config='config.json', checkpoint=_relative(submission.checkpoint_path, submission),
+                   images=_stage_images(images, folder), out_dir='predictions', device=device,
                    threads=limits.threads, num_classes=benchmark.num_classes,
                    pipeline=evaluation_pipeline(benchmark),
-                   code_dir=str(submission.folder) if config.custom_code else None,
-                   measure=measure, protocol_path=str(protocol_path) if protocol_path else None)
-    request_path = work / 'predict_request.json'
-    request_path.write_text(json.dumps(request))
+                   code_dir='submission' if config.custom_code else None,
+                   measure=measure, protocol_path='protocol.yaml' if protocol_path else None)
+    (folder / 'request.json').write_text(json.dumps(request))
 
     def on_event(event: dict) -> None:
         if on_progress is None:
@@ -93,11 +149,12 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
         elif event.get('event') == 'stage':
             on_progress(0, 0)
 
-    result = run_child('frugalbench.model.worker', [str(request_path)], limits=limits,
-                       log_path=work / 'worker.log', on_event=on_event)
+    result = run_child('frugalbench.model.worker', ['request.json'], limits=limits,
+                       log_path=work / 'worker.log', on_event=on_event,
+                       confine=Confinement(folder, protected if protected is not None else protected_folders()))
     done = result.last('done') or {}
     measured = result.last('measurements') or {}
-    return Predictions(folder=out_dir, count=len(images), params=int(done.get('params', 0)), child=result,
-                       measurements=list(measured.get('items', [])),
+    return Predictions(folder=folder / 'predictions', count=len(images), params=int(done.get('params', 0)),
+                       child=result, measurements=list(measured.get('items', [])),
                        measurement_timings=dict(measured.get('timings', {})),
                        protocol={k: measured[k] for k in ('protocol_version', 'protocol_sha256') if k in measured})

@@ -17,7 +17,7 @@ from frugalbench.model.channel import emit, encode_config, open_channel
 def main(argv: list[str]) -> int:
     open_channel()
     config_path, out_path = Path(argv[0]), Path(argv[1])
-    sys.path.insert(0, str(config_path.parent))  # a submission may ship its own model module
+    sys.path.insert(0, str(config_path.parent.resolve()))  # a submission may ship its own model module
     try:
         from mmengine.config import Config
         config = Config.fromfile(str(config_path))

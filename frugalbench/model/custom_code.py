@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -12,7 +13,7 @@ def import_custom_modules(config: dict[str, Any], code_dir: str | None, failure:
     if not custom.get('imports'):
         return
     if code_dir:
-        sys.path.insert(0, code_dir)
+        sys.path.insert(0, str(Path(code_dir).resolve()))
     for module in custom['imports']:
         try:
             importlib.import_module(module)
