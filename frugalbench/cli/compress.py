@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
-from frugalbench.cli.common import add_format_option, fmt, print_json, stderr
+from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, print_json, stderr
+from frugalbench.cli.train import training_progress
 from frugalbench.compression import CompressionResult, CompressOptions, compress_submission
 from frugalbench.compression.report import QUANTIZATION_SCHEMES
 from frugalbench.errors import UsageError
@@ -36,10 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--quantize', choices=QUANTIZATION_SCHEMES, default=None,
                         help='store Conv2d/Linear weights as int8 (computation stays float32)')
     parser.add_argument('--finetune', type=int, metavar='ITERS', default=None,
-                        help='recovery fine-tuning iterations (not available yet)')
+                        help='recovery fine-tuning of the variant by `frugalbench train`, starting from the '
+                             "compressed weights, on the parent's data/annotation budget, at 0.1 x its lr "
+                             '(not with --quantize: fine-tune, then quantize the result)')
     parser.add_argument('--timeout', type=float, default=None, help='wall-clock limit of each child process (s)')
     parser.add_argument('--memory-limit', type=int, default=None, help='resident-memory limit (MB)')
     parser.add_argument('--threads', type=int, default=1, help='CPU threads of the compression process')
+    add_db_option(parser)
     add_format_option(parser)
     parser.set_defaults(handler=run)
 
@@ -54,14 +59,18 @@ def options_from(args: argparse.Namespace) -> CompressOptions:
                     threads=args.threads)
     return CompressOptions(prune=args.prune, structured=args.structured, low_rank=args.low_rank,
                            rank_energy=args.rank_energy, quantize=args.quantize, finetune=args.finetune,
-                           limits=limits)
+                           db_path=db_path(args), limits=limits)
 
 
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     options.steps()  # usage errors before any work
     stderr.print(f'compressing {escape(str(args.submission))} ...')
-    result = compress_submission(args.submission, args.out, options)
+    if options.finetune is None:
+        result = compress_submission(args.submission, args.out, options)
+    else:
+        with training_progress(f'{Path(args.out).name} (fine-tuning)') as on_event:
+            result = compress_submission(args.submission, args.out, replace(options, on_event=on_event))
     if args.format == 'json':
         print_json({'folder': str(result.folder), 'manifest': result.manifest.model_dump(mode='json'),
                     'log': str(result.log)})

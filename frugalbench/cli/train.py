@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--memory-limit', type=int, default=None, help='resident-memory limit (MB)')
     parser.add_argument('--restart', action='store_true',
                         help="discard this training's saved checkpoints and start from iteration 0")
+    parser.add_argument('--init-checkpoint', type=Path, default=None, metavar='PTH',
+                        help='start from these weights (a plain state dict, loaded weights-only) instead of '
+                             'random initialisation: fine-tuning; the record says so')
     add_format_option(parser)
     parser.set_defaults(handler=run)
 
@@ -73,7 +78,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(benchmark=args.benchmark, images=parse_images(args.images), annotation=args.annotation,
                         seed=args.seed, iters=args.iters, checkpoint_interval=args.checkpoint_interval,
                         out=args.out, db_path=db_path(args), device=args.device, restart=args.restart,
-                        limits=limits)
+                        init_checkpoint=args.init_checkpoint, limits=limits)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,19 +99,22 @@ def _minutes(seconds: Any) -> str:
 
 def train_with_progress(folder: Path, options: TrainOptions) -> TrainingRecord:
     """Train with a rich progress bar (iterations, loss, ETA) on stderr."""
-    columns = (TextColumn('[bold]{task.description}'), BarColumn(), MofNCompleteColumn(),
-               TextColumn('loss {task.fields[loss]}'), TextColumn('eta {task.fields[eta]}'), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task(escape(f'{folder.name}: starting'), total=None, loss='-', eta='-')
-
-        def on_event(event: dict[str, Any]) -> None:
-            _show(progress, task, folder.name, event)
-
+    with training_progress(folder.name) as on_event:
         record = train_submission(folder, options, on_event)
     stderr.print(f'[green]trained[/green] {escape(record.source_submission)} -> {escape(record.submission)}: '
                  f'{record.iterations} iterations, {record.budget["images"]} images, {record.budget["annotation"]} '
                  f'annotation; checkpoint sha256 {record.checkpoint_sha256[:12]}')
     return record
+
+
+@contextlib.contextmanager
+def training_progress(name: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A rich progress bar (iterations, loss, ETA) on stderr, fed by training events."""
+    columns = (TextColumn('[bold]{task.description}'), BarColumn(), MofNCompleteColumn(),
+               TextColumn('loss {task.fields[loss]}'), TextColumn('eta {task.fields[eta]}'), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(escape(f'{name}: starting'), total=None, loss='-', eta='-')
+        yield lambda event: _show(progress, task, name, event)
 
 
 def _show(progress: Progress, task: TaskID, name: str, event: dict[str, Any]) -> None:

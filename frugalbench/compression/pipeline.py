@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,15 @@ from frugalbench.errors import UsageError
 from frugalbench.isolation import Limits, run_child
 from frugalbench.model import read_config
 from frugalbench.model.channel import decode_config
-from frugalbench.settings import work_dir
-from frugalbench.submission import Manifest, Submission, load_submission
+from frugalbench.settings import default_db_path, work_dir
+from frugalbench.submission import MANIFEST_NAME, Manifest, Submission, load_submission
+from frugalbench.training.budget import TRAINABLE_ANNOTATIONS
+from frugalbench.training.config import DEFAULT_ETA_MIN, DEFAULT_OPTIMIZER
+from frugalbench.training.record import RECORD_FILE
 
 CHILD_MODULE = 'frugalbench.compression.child'
 COUNTED = ('params', 'macs', 'flops')
+FINETUNE_TIMEOUT_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,11 @@ class CompressOptions:
     low_rank: float | None = None      # fraction of each layer's parameters kept
     rank_energy: float | None = None   # kept-energy threshold of the singular values
     quantize: str | None = None        # 'int8'
-    finetune: int | None = None        # recovery fine-tuning iterations (needs frugalbench train support)
+    finetune: int | None = None        # recovery fine-tuning iterations through frugalbench train
+    finetune_lr_scale: float = 0.1     # fine-tuning lr = the parent schedule's lr x this
+    db_path: Path = field(default_factory=default_db_path)   # where the fine-tuning's record goes
     limits: Limits = field(default_factory=Limits)
+    on_event: Callable[[dict], None] | None = None           # fine-tuning progress events
 
     def steps(self) -> list[dict[str, Any]]:
         """The methods as child steps; UsageError for impossible combinations or values."""
@@ -68,7 +76,12 @@ class CompressOptions:
             raise UsageError('name at least one method: --prune RATIO [--structured], --low-rank RATIO, '
                              '--rank-energy E or --quantize int8')
         if self.finetune is not None:
-            raise UsageError(finetune_unavailable())
+            if self.finetune < 1:
+                raise UsageError('--finetune must be at least 1 iteration')
+            if self.quantize is not None:
+                raise UsageError('--finetune cannot be combined with --quantize: int8 weights are not trained. '
+                                 'Fine-tune first (`frugalbench compress PARENT --prune ... --finetune N --out A`), '
+                                 'then quantize the result (`frugalbench compress A --quantize int8 --out B`)')
         return steps
 
 
@@ -81,12 +94,6 @@ class CompressionResult:
     @property
     def record(self) -> dict[str, Any]:
         return dict(self.manifest.compression or {})
-
-
-def finetune_unavailable() -> str:
-    return ('--finetune is not available yet: `frugalbench train` starts every training from random '
-            'initialisation and has no option to start from the compressed weights; compress without '
-            '--finetune, then evaluate the variant as it is')
 
 
 def _fraction(flag: str, value: float, upper_open: bool) -> None:
@@ -116,11 +123,60 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     model = decode_config(done['model'])
     imports = list(config.custom_imports)
     imports = [m for m in imports if m != folder_writer.MODULE_NAME] + [folder_writer.MODULE_NAME]
-    text = folder_writer.config_text(parent.id, model, imports, config_data.get('train_schedule'))
+    schedule = config_data.get('train_schedule')
+    if options.finetune is not None:
+        schedule = finetune_schedule(schedule, options.finetune, options.finetune_lr_scale)
+    text = folder_writer.config_text(parent.id, model, imports, schedule)
     compression = compression_record(parent, steps, done, work / 'model.pth')
+    if options.finetune is not None:
+        compression['finetune'] = finetune_budget(parent, options.finetune, options.finetune_lr_scale)
     manifest = folder_writer.manifest_for(parent, steps, compression)
     folder_writer.write_folder(out, parent, manifest, text, work / 'model.pth', copy_parent_code=config.custom_code)
+    if options.finetune is not None:
+        finetune(out, compression['finetune'], options)
     return CompressionResult(folder=out, manifest=manifest, log=log)
+
+
+def finetune_schedule(schedule: dict[str, Any] | None, iters: int, lr_scale: float) -> dict[str, Any]:
+    """The parent's train_schedule for a short recovery: ``iters`` iterations, lr and eta_min scaled down."""
+    schedule = dict(schedule or {})
+    optimizer = dict(schedule.get('optimizer') or DEFAULT_OPTIMIZER)
+    optimizer['lr'] = float(optimizer.get('lr', DEFAULT_OPTIMIZER['lr'])) * lr_scale
+    schedule.update(iters=iters, optimizer=optimizer,
+                    eta_min=float(schedule.get('eta_min', DEFAULT_ETA_MIN)) * lr_scale,
+                    checkpoint_interval=max(1, min(int(schedule.get('checkpoint_interval') or iters), iters)))
+    return schedule
+
+
+def finetune_budget(parent: Submission, iters: int, lr_scale: float) -> dict[str, Any]:
+    """Fine-tune under the parent's data and annotation budget: its verified training record when it
+    has one, else its declared training data (the whole train split with full masks by default)."""
+    record_path = parent.folder / RECORD_FILE
+    if record_path.is_file():
+        budget = json.loads(record_path.read_text()).get('budget', {})
+        source = f'{parent.id}/{RECORD_FILE}'
+    else:
+        declared = parent.manifest.training
+        budget = {'images': getattr(declared, 'images', None), 'annotation': getattr(declared, 'annotation', 'full')}
+        source = f'{parent.id}/{MANIFEST_NAME} (declared)'
+    annotation = budget.get('annotation') or 'full'
+    if annotation not in TRAINABLE_ANNOTATIONS:
+        annotation = 'full'
+    return {'iters': iters, 'lr_scale': lr_scale, 'images': budget.get('images'), 'annotation': annotation,
+            'seed': int(budget.get('seed') or 0), 'budget_from': source,
+            'trainer': 'frugalbench train --init-checkpoint (the compressed weights)'}
+
+
+def finetune(folder: Path, plan: dict[str, Any], options: CompressOptions) -> None:
+    """Recovery fine-tuning of the compressed variant in ``folder``, in place, by ``frugalbench train``."""
+    from frugalbench.training import TrainOptions, train_submission
+    variant = load_submission(folder)
+    train_submission(folder, TrainOptions(
+        benchmark=variant.manifest.benchmark, images=plan['images'], annotation=plan['annotation'],
+        seed=plan['seed'], iters=plan['iters'], db_path=options.db_path,
+        init_checkpoint=variant.checkpoint_path,
+        limits=replace(options.limits, timeout_s=max(options.limits.timeout_s, FINETUNE_TIMEOUT_S))),
+        on_event=options.on_event)
 
 
 def input_shape(benchmark: Benchmark) -> tuple[int, int, int, int]:

@@ -81,7 +81,7 @@ def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> An
     return model.to(device).eval()
 
 
-def load_weights(model: Any, checkpoint: Path) -> None:
+def load_weights(model: Any, checkpoint: Path, failure: type[Exception] = WorkerFailure) -> None:
     """Load a plain state dict with weights_only=True; auxiliary heads may be absent."""
     import pickle
 
@@ -89,14 +89,14 @@ def load_weights(model: Any, checkpoint: Path) -> None:
     try:
         state = torch.load(checkpoint, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WorkerFailure(
+        raise failure(
             'the checkpoint holds pickled objects that are not plain tensors (refused, never unpickled: '
             f'{str(exc).splitlines()[0][:160]}); save a plain state dict with torch.save(model.state_dict())'
         ) from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file
-        raise WorkerFailure(f'the checkpoint could not be read: {type(exc).__name__}: {exc}') from None
+        raise failure(f'the checkpoint could not be read: {type(exc).__name__}: {exc}') from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WorkerFailure('the checkpoint is not a plain state dict (a mapping of names to tensors); '
+        raise failure('the checkpoint is not a plain state dict (a mapping of names to tensors); '
                             'save it with torch.save(model.state_dict(), path)')
     expected = model.state_dict()
     missing = [k for k in expected if k not in state and not k.startswith(AUXILIARY_PREFIX)]
@@ -107,7 +107,7 @@ def load_weights(model: Any, checkpoint: Path) -> None:
         for label, keys in (('missing', missing), ('unexpected', unexpected), ('wrong shape', mismatched)):
             if keys:
                 parts.append(f'{len(keys)} {label} (e.g. {keys[0]})')
-        raise WorkerFailure('the checkpoint does not match the model the config builds: '
+        raise failure('the checkpoint does not match the model the config builds: '
                             + ', '.join(parts) + '; export the state dict of this exact config')
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
 

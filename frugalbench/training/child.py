@@ -29,6 +29,7 @@ from mmengine.hooks import Hook
 
 from frugalbench.model.channel import decode_config, emit, serve
 from frugalbench.model.custom_code import import_custom_modules
+from frugalbench.model.worker import load_weights
 
 AUXILIARY_PREFIX = 'auxiliary_head.'
 LAST_CHECKPOINT_FILE = 'last_checkpoint'  # written by MMEngine's CheckpointHook after each save
@@ -73,8 +74,10 @@ def train(request: dict[str, Any]) -> None:
     data['load_from'] = str(resume_from) if resume_from else None
     data['resume'] = resume_from is not None
     runner = Runner.from_cfg(Config(data))
+    init = request.get('init_checkpoint')
     hook = ProgressHook(resume_from, interval=float(request.get('emit_seconds', 1.0)),
-                        checkpoint_interval=int(data['default_hooks']['checkpoint']['interval']))
+                        checkpoint_interval=int(data['default_hooks']['checkpoint']['interval']),
+                        init_checkpoint=Path(init) if init else None)
     runner.register_hook(hook, priority='LOWEST')
     runner.train()
     model = runner.model.module if hasattr(runner.model, 'module') else runner.model
@@ -97,10 +100,13 @@ def export_state_dict(model: Any, out: Path) -> None:
 
 
 class ProgressHook(Hook):
-    """Reports progress to the parent; lets MMEngine unpickle its own checkpoints while resuming."""
+    """Reports progress to the parent; lets MMEngine unpickle its own checkpoints while resuming;
+    starts a fresh training from ``init_checkpoint`` (weights only) when one is given."""
 
-    def __init__(self, resume_from: Path | None, interval: float, checkpoint_interval: int) -> None:
+    def __init__(self, resume_from: Path | None, interval: float, checkpoint_interval: int,
+                 init_checkpoint: Path | None = None) -> None:
         self.resume_from = resume_from
+        self.init_checkpoint = init_checkpoint
         self.interval = interval
         self.checkpoint_interval = checkpoint_interval
         self.last_loss: float | None = None
@@ -126,6 +132,10 @@ class ProgressHook(Hook):
         self._started = self._last_emit = time.perf_counter()
         self._start_iter = runner.iter
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        if self.init_checkpoint is not None and self.resume_from is None:
+            # after MMEngine's init_weights, which would overwrite weights loaded earlier; in place,
+            # so the optimizer built before this hook keeps training the same tensors
+            load_weights(model, self.init_checkpoint, TrainingFailure)
         emit('started', start_iteration=runner.iter, max_iters=runner.max_iters,
              resumed_from=str(self.resume_from) if self.resume_from else None, params=count_params(model))
 

@@ -43,6 +43,7 @@ from frugalbench.store.trainings import save_training
 DEFAULT_TIMEOUT_S = 24 * 3600.0
 CHILD_MODULE = 'frugalbench.training.child'
 FINAL_CHECKPOINT = 'final.pth'
+INIT_CHECKPOINT = 'init.pth'       # a copy of --init-checkpoint, fixed for the whole training
 RUN_FILE = 'run.json'            # what this work folder trains; a different request may not resume it
 EMIT_SECONDS = 1.0
 KEPT_MEASUREMENTS = ('energy_run', 'co2e_run')
@@ -64,12 +65,16 @@ class TrainOptions:
     db_path: Path = field(default_factory=default_db_path)
     device: str = 'cpu'
     restart: bool = False             # discard the work folder's checkpoints and start over
+    init_checkpoint: Path | None = None  # start from these weights (plain state dict) instead of random
     limits: Limits = field(default_factory=lambda: Limits(timeout_s=DEFAULT_TIMEOUT_S))
 
 
-def training_folder(submission_id: str, benchmark: str, sid: str, annotation: str, seed: int) -> Path:
-    """The work folder of one training: ``<work>/train/<submission>-<benchmark>-<subset>-<annotation>-s<seed>``."""
-    return work_dir() / 'train' / f'{submission_id}-{benchmark}-{sid}-{annotation}-s{seed}'
+def training_folder(submission_id: str, benchmark: str, sid: str, annotation: str, seed: int,
+                    init_sha256: str | None = None) -> Path:
+    """The work folder of one training: ``<work>/train/<submission>-<benchmark>-<subset>-<annotation>-s<seed>``
+    (``-init<sha>`` appended when it starts from given weights)."""
+    suffix = f'-init{init_sha256[:8]}' if init_sha256 else ''
+    return work_dir() / 'train' / f'{submission_id}-{benchmark}-{sid}-{annotation}-s{seed}{suffix}'
 
 
 def train_submission(folder: Path, options: TrainOptions, on_event: EventCallback | None = None) -> TrainingRecord:
@@ -85,9 +90,18 @@ def train_submission(folder: Path, options: TrainOptions, on_event: EventCallbac
     notify({'event': 'stage', 'stage': 'preparing data'})
     ensure_prepared(benchmark, _stage_progress(notify))
     samples, sid = choose_subset(benchmark, options.images, options.seed)
-    run_dir = training_folder(submission.id, benchmark.name, sid, options.annotation, options.seed)
+    init_sha = _init_checkpoint_sha256(options.init_checkpoint)
+    run_dir = training_folder(submission.id, benchmark.name, sid, options.annotation, options.seed, init_sha)
     with exclusive(run_dir):
         return _train(submission, benchmark, samples, sid, run_dir, out, options, notify)
+
+
+def _init_checkpoint_sha256(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise UsageError(f'initial checkpoint {path} does not exist: pass the state dict to start from')
+    return file_sha256(Path(path))
 
 
 def _stage_progress(notify: EventCallback) -> Callable[[str, int], Callable[[], None]]:
@@ -123,7 +137,7 @@ class _Plan:
     config_sha256: str
     schedule: Schedule
     budget: Budget
-    init_notes: list[str]
+    initialisation: dict[str, Any]
     request_path: Path
 
 
@@ -152,20 +166,29 @@ def _plan(submission: Submission, benchmark: Benchmark, samples: list[Sample], s
     config = read_config(submission, run_dir, options.limits)
     config_data = decode_config(json.loads(config.path.read_text()))
     schedule = resolve_schedule(config_data, benchmark, options.iters, options.checkpoint_interval)
-    _claim_folder(run_dir, {'config_sha256': config.sha256, 'schedule': schedule.to_dict(), 'subset_id': sid,
-                            'annotation': options.annotation, 'seed': options.seed, 'device': options.device,
-                            'benchmark_sha256': benchmark.definition_hash, 'derivation_version': DERIVATION_VERSION})
+    init_sha = _init_checkpoint_sha256(options.init_checkpoint)
+    claim = {'config_sha256': config.sha256, 'schedule': schedule.to_dict(), 'subset_id': sid,
+             'annotation': options.annotation, 'seed': options.seed, 'device': options.device,
+             'benchmark_sha256': benchmark.definition_hash, 'derivation_version': DERIVATION_VERSION}
+    if init_sha:
+        claim['init_checkpoint_sha256'] = init_sha
+        shutil.copyfile(options.init_checkpoint, run_dir / INIT_CHECKPOINT)  # it may be overwritten by the result
+    _claim_folder(run_dir, claim)
     notify({'event': 'stage', 'stage': f'deriving {options.annotation} annotations'})
     budget, data = prepare_training_data(benchmark, samples, sid, options.annotation, options.seed, run_dir)
     mm_config, init_notes = build_training_config(config_data, benchmark, schedule, data,
                                                   run_dir / 'mmengine', options.seed)
     request = {'config': encode_config(mm_config), 'final_checkpoint': str(run_dir / FINAL_CHECKPOINT),
                'threads': options.limits.threads, 'emit_seconds': EMIT_SECONDS,
-               'code_dir': str(submission.folder) if config.custom_code else None}
+               'code_dir': str(submission.folder) if config.custom_code else None,
+               'init_checkpoint': str(run_dir / INIT_CHECKPOINT) if init_sha else None}
     request_path = run_dir / 'train_request.json'
     request_path.write_text(json.dumps(request))
+    initialisation = ({'weights': 'checkpoint', 'checkpoint_sha256': init_sha,
+                       'source': str(options.init_checkpoint), 'changes': init_notes} if init_sha
+                      else {'weights': 'random', 'changes': init_notes})
     return _Plan(submission=submission, benchmark=benchmark, out=out, run_dir=run_dir,
-                 config_sha256=config.sha256, schedule=schedule, budget=budget, init_notes=init_notes,
+                 config_sha256=config.sha256, schedule=schedule, budget=budget, initialisation=initialisation,
                  request_path=request_path)
 
 
@@ -184,7 +207,7 @@ def _record(plan: _Plan, options: TrainOptions, segments: SegmentLog, result: Ch
         resumed_from_iterations=[s.start_iteration for s in segments.segments
                                  if s.resumed_from and s.start_iteration is not None],
         final_loss=done.get('final_loss'), params=int(done.get('params', 0)),
-        initialisation={'weights': 'random', 'changes': plan.init_notes},
+        initialisation=plan.initialisation,
         totals=totals_of(segments.segments),
         segments=[_segment_summary(s) for s in segments.segments],
         device=options.device, threads=options.limits.threads, limits=result.enforced,

@@ -29,7 +29,7 @@ def test_compress_json_names_the_new_folder_and_its_record(tiny_benchmark, make_
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--finetune', '10', '--prune', '0.5'], 'frugalbench: error: --finetune is not available yet'),
+    (['--finetune', '10', '--quantize', 'int8'], 'frugalbench: error: --finetune cannot be combined with --quantize'),
     (['--prune', '1.5'], 'frugalbench: error: --prune must be a fraction in (0, 1), got 1.5'),
     (['--structured'], 'frugalbench: error: --structured needs --prune RATIO'),
 ])

@@ -93,7 +93,8 @@ def test_a_method_that_changes_nothing_fails_with_the_layers_and_why(tiny_benchm
     (CompressOptions(rank_energy=0.0), '--rank-energy must be a fraction in (0, 1], got 0.0'),
     (CompressOptions(low_rank=0.5, rank_energy=0.9), 'give --low-rank RATIO or --rank-energy E, not both'),
     (CompressOptions(quantize='int4'), "--quantize 'int4' is not supported: use int8"),
-    (CompressOptions(prune=0.5, finetune=100), '--finetune is not available yet: '),
+    (CompressOptions(prune=0.5, finetune=0), '--finetune must be at least 1 iteration'),
+    (CompressOptions(prune=0.5, quantize='int8', finetune=10), '--finetune cannot be combined with --quantize: '),
 ])
 def test_impossible_options_are_usage_errors(options: CompressOptions, message: str):
     with pytest.raises(UsageError) as error:
@@ -110,3 +111,35 @@ def test_out_must_be_a_new_folder(tiny_benchmark: str, make_submission, tmp_path
         compress_submission(parent, taken, CompressOptions(prune=0.5))
     with pytest.raises(UsageError, match='is inside the parent submission'):
         compress_submission(parent, parent / 'variant', CompressOptions(prune=0.5))
+
+
+@pytest.mark.slow
+def test_finetune_starts_from_the_compressed_weights_and_records_a_verified_training(
+        tiny_benchmark: str, make_submission, tmp_path: Path):
+    import json
+
+    from frugalbench.submission import file_sha256
+    parent = make_submission(name='parent')
+    plain = compress_submission(parent, tmp_path / 'plain', CompressOptions(prune=0.5, structured=True, limits=LIMITS))
+    compressed = torch.load(plain.folder / 'model.pth', weights_only=True)
+    events: list[dict] = []
+    # an lr so small that the weights cannot move: they must come from the compressed checkpoint
+    result = compress_submission(parent, tmp_path / 'submissions' / 'tuned', CompressOptions(
+        prune=0.5, structured=True, finetune=3, finetune_lr_scale=1e-12, limits=LIMITS, on_event=events.append))
+
+    record = json.loads((result.folder / 'training_record.json').read_text())
+    assert record['initialisation']['weights'] == 'checkpoint'
+    assert record['initialisation']['checkpoint_sha256'] == file_sha256(plain.folder / 'model.pth')
+    assert record['iterations'] == 3 and record['budget']['annotation'] == 'full'
+    assert record['schedule']['optimizer']['lr'] < 1e-12
+    assert result.record['finetune']['iters'] == 3
+    tuned = torch.load(result.folder / 'model.pth', weights_only=True)
+    assert tuned.keys() == compressed.keys()
+    name = 'backbone.learning_to_downsample.conv.conv.weight'
+    assert torch.allclose(tuned[name], compressed[name], atol=1e-6)
+    assert any(e.get('event') == 'progress' for e in events)
+
+    outcome = evaluate_submission(result.folder, EvaluationOptions(measure=False, limits=LIMITS))
+    assert outcome.ok, outcome.document.get('failure_reason')
+    assert outcome.document['training']['verified'] is True
+    assert outcome.document['manifest']['parent'] == 'parent'
