@@ -275,11 +275,12 @@ def _tree_rss_kb(pid: int) -> int:
 def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
               on_event: Callable[[dict], None] | None = None,
               extra_env: dict[str, str] | None = None, cwd: Path | None = None,
-              confine: Confinement | None = None) -> ChildResult:
+              confine: Confinement | None = None, pass_fds: tuple[int, ...] = ()) -> ChildResult:
     """Run ``python -m module args`` under ``limits``; raise ChildProcessError_ on limit or crash.
 
     With ``confine``, the child works in ``confine.folder`` (its HOME is ``home/`` there) and
-    ``args`` should name files relative to it; ``cwd`` is ignored.
+    ``args`` should name files relative to it; ``cwd`` is ignored. ``pass_fds`` are inherited
+    (e.g. energy counters that only root can open).
     """
     cut, how = network_can_be_cut()
     cut = cut and limits.cut_network
@@ -305,7 +306,7 @@ def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
         process = subprocess.Popen(
             [sys.executable, '-m', module, *args], stdout=subprocess.PIPE, stderr=log,
             cwd=str(cwd or scratch), env=_child_env(child_home, limits.threads, extra_env),
-            preexec_fn=_child_setup(limits, cut, plan), start_new_session=True)
+            preexec_fn=_child_setup(limits, cut, plan), start_new_session=True, pass_fds=pass_fds)
         result = ChildResult(returncode=-1, enforced=enforced, log_path=log_path)
         killed_for: list[str] = []
         reaped = threading.Event()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from pathlib import Path
 from frugalbench.benchmarks import Benchmark, list_benchmarks
 from frugalbench.errors import FrugalbenchError
 from frugalbench.isolation import ChildResult, Confinement, Limits, run_child
+from frugalbench.measurements.energy import INHERITED_COUNTERS_ENV, open_rapl_counter_files
 from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.submission import Submission
 
@@ -149,9 +151,16 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
         elif event.get('event') == 'stage':
             on_progress(0, 0)
 
-    result = run_child('frugalbench.model.worker', ['request.json'], limits=limits,
-                       log_path=work / 'worker.log', on_event=on_event,
-                       confine=Confinement(folder, protected if protected is not None else protected_folders()))
+    counters = open_rapl_counter_files() if measure else {}
+    try:
+        result = run_child('frugalbench.model.worker', ['request.json'], limits=limits,
+                           log_path=work / 'worker.log', on_event=on_event,
+                           confine=Confinement(folder, protected if protected is not None else protected_folders()),
+                           extra_env={INHERITED_COUNTERS_ENV: json.dumps(counters)} if counters else None,
+                           pass_fds=tuple(counters.values()))
+    finally:
+        for handle in counters.values():
+            os.close(handle)
     done = result.last('done') or {}
     measured = result.last('measurements') or {}
     return Predictions(folder=folder / 'predictions', count=len(images), params=int(done.get('params', 0)),
