@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,8 +23,8 @@ from frugalbench.benchmarks import Benchmark, load_benchmark
 from frugalbench.compression import submission as folder_writer
 from frugalbench.compression.report import QUANTIZATION_SCHEMES
 from frugalbench.errors import UsageError
-from frugalbench.isolation import Limits, run_child
-from frugalbench.model import read_config
+from frugalbench.isolation import Confinement, Limits, run_child
+from frugalbench.model import child_folder, path_in_copy, protected_folders, read_config
 from frugalbench.model.channel import decode_config
 from frugalbench.settings import default_db_path, work_dir
 from frugalbench.submission import MANIFEST_NAME, Manifest, Submission, load_submission
@@ -111,14 +112,17 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     work.mkdir(parents=True)
     config = read_config(parent, work, options.limits)
     config_data = decode_config(json.loads(config.path.read_text()))
-    request = {'config': str(config.path), 'checkpoint': str(parent.checkpoint_path),
-               'code_dir': str(parent.folder) if config.custom_code else None, 'steps': steps,
-               'input_shape': list(input_shape(benchmark)), 'out_checkpoint': str(work / 'model.pth'),
+    folder, _ = child_folder(work, 'compress_child', parent)
+    shutil.copyfile(config.path, folder / 'config.json')
+    request = {'config': 'config.json', 'checkpoint': path_in_copy(parent.checkpoint_path, parent),
+               'code_dir': 'submission' if config.custom_code else None, 'steps': steps,
+               'input_shape': list(input_shape(benchmark)), 'out_checkpoint': 'model.pth',
                'threads': options.limits.threads}
-    request_path = work / 'compress_request.json'
-    request_path.write_text(json.dumps(request))
+    (folder / 'compress_request.json').write_text(json.dumps(request))
     log = work / 'compress.log'
-    result = run_child(CHILD_MODULE, [str(request_path)], limits=options.limits, log_path=log)
+    result = run_child(CHILD_MODULE, ['compress_request.json'], limits=options.limits, log_path=log,
+                       confine=Confinement(folder, protected_folders()))
+    shutil.move(folder / 'model.pth', work / 'model.pth')
     done = result.last('done') or {}
     model = decode_config(done['model'])
     imports = list(config.custom_imports)

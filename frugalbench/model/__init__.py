@@ -25,7 +25,8 @@ from frugalbench.submission import Submission
 
 CONFIG_READ_TIMEOUT_S = 120.0  # reading a config takes seconds; a hang is stopped here
 
-__all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'evaluation_pipeline', 'protected_folders']
+__all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'evaluation_pipeline', 'protected_folders',
+           'child_folder', 'path_in_copy']
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def protected_folders(*extra: Path) -> tuple[Path, ...]:
     return tuple(folders)
 
 
-def _child_folder(parent: Path, name: str, submission: Submission) -> tuple[Path, Path]:
+def child_folder(parent: Path, name: str, submission: Submission) -> tuple[Path, Path]:
     """A fresh folder for one child holding a copy of the submission; returns it and the copy."""
     folder = parent / name
     shutil.rmtree(folder, ignore_errors=True)
@@ -92,16 +93,17 @@ def _child_folder(parent: Path, name: str, submission: Submission) -> tuple[Path
     return folder, copy
 
 
-def _relative(path: Path, submission: Submission) -> str:
+def path_in_copy(path: Path, submission: Submission) -> str:
+    """``path`` (inside the submission) as the child sees it: relative to its folder's copy."""
     return str(Path('submission') / path.resolve().relative_to(submission.folder.resolve()))
 
 
 def read_config(submission: Submission, work: Path, limits: Limits,
                 protected: tuple[Path, ...] | None = None) -> ModelConfig:
     """Execute the config in a throw-away, confined child and return it as data."""
-    folder, _ = _child_folder(work, 'config_child', submission)
+    folder, _ = child_folder(work, 'config_child', submission)
     result = run_child('frugalbench.model.config_reader',
-                       [_relative(submission.config_path, submission), 'config.json'],
+                       [path_in_copy(submission.config_path, submission), 'config.json'],
                        limits=replace(limits, timeout_s=min(limits.timeout_s, CONFIG_READ_TIMEOUT_S)),
                        log_path=work / 'config_reader.log',
                        confine=Confinement(folder, protected if protected is not None else protected_folders()))
@@ -130,12 +132,12 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
             on_progress: Callable[[int, int], None] | None = None, measure: bool = False,
             protocol_path: Path | None = None, protected: tuple[Path, ...] | None = None) -> Predictions:
     """Run the model over ``images`` in a confined child; only copies of the images reach it."""
-    folder, _ = _child_folder(work, 'model_child', submission)
+    folder, _ = child_folder(work, 'model_child', submission)
     shutil.copyfile(config.path, folder / 'config.json')
     if protocol_path is not None:
         shutil.copyfile(protocol_path, folder / 'protocol.yaml')
     (folder / 'predictions').mkdir()
-    request = dict(config='config.json', checkpoint=_relative(submission.checkpoint_path, submission),
+    request = dict(config='config.json', checkpoint=path_in_copy(submission.checkpoint_path, submission),
                    images=_stage_images(images, folder), out_dir='predictions', device=device,
                    threads=limits.threads, num_classes=benchmark.num_classes,
                    pipeline=evaluation_pipeline(benchmark),
