@@ -136,7 +136,8 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
     since = clock.lap('hashing', since)
     protected = protected_folders(options.db_path, *{s.image.parent for s in samples},
                                   *{s.annotation.parent for s in samples})
-    config = read_config(submission, work, options.limits, protected)
+    limits = options.limits.or_defaults(benchmark.limits.evaluation_timeout_s, benchmark.limits.evaluation_memory_mb)
+    config = read_config(submission, work, limits, protected)
     since = clock.lap('config_read', since)
     protocol = load_protocol(options.protocol_path)
     with connect(options.db_path) as connection:
@@ -150,7 +151,7 @@ def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples
         shutil.rmtree(work, ignore_errors=True)
         return EvaluationOutcome({**stored, 'reused': True}, reused=True)
     predictions = predict(submission, config, benchmark, [s.image for s in samples], work,
-                          options.limits, options.device,
+                          limits, options.device,
                           on_progress=lambda done, total: on_progress and on_progress(
                               'predict' if total else 'measuring', done, total),
                           measure=options.measure, protocol_path=options.protocol_path, protected=protected)

@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from frugalbench.errors import ChildProcessError_
@@ -46,15 +46,28 @@ EXIT_NO_NETNS, EXIT_NO_CONFINEMENT = 97, 98
 PAGE_KB = os.sysconf('SC_PAGE_SIZE') // 1024
 
 
+DEFAULT_TIMEOUT_S = 1800.0
+DEFAULT_MEMORY_MB = 8192
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one child process."""
+    """Resource limits for one child process (unset: the benchmark's default, else the global one)."""
 
-    timeout_s: float = 1800.0
-    memory_mb: int = 8192
+    timeout_s: float | None = None
+    memory_mb: int | None = None
     cpu_s: int | None = None  # default: 2 x timeout x cores
     cut_network: bool = True
     threads: int = 1
+
+    def or_defaults(self, timeout_s: float | None = None, memory_mb: int | None = None) -> Limits:
+        """These limits with unset ones filled: from the given defaults, else the global defaults."""
+        return replace(self, timeout_s=_first(self.timeout_s, timeout_s, DEFAULT_TIMEOUT_S),
+                       memory_mb=int(_first(self.memory_mb, memory_mb, DEFAULT_MEMORY_MB)))
+
+
+def _first(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
 
 
 @dataclass
@@ -282,6 +295,7 @@ def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
     ``args`` should name files relative to it; ``cwd`` is ignored. ``pass_fds`` are inherited
     (e.g. energy counters that only root can open).
     """
+    limits = limits.or_defaults()
     cut, how = network_can_be_cut()
     cut = cut and limits.cut_network
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -150,7 +150,9 @@ def test_config_that_writes_into_the_results_folder_when_read_fails(tiny_benchma
     assert not target.exists()
 
 
-def test_model_process_allocating_past_the_memory_limit_fails(tiny_benchmark, make_submission) -> None:
+def test_model_process_allocating_past_the_memory_limit_fails(tiny_benchmark, make_submission,
+                                                               isolated: Path) -> None:
+    import yaml
     hog = '''
 import sys, time
 if getattr(sys.modules['__main__'].__spec__, 'name', '') == 'frugalbench.model.worker':
@@ -159,8 +161,13 @@ if getattr(sys.modules['__main__'].__spec__, 'name', '') == 'frugalbench.model.w
         blocks.append(bytearray(64 * 1024 * 1024))
         time.sleep(0.01)
 '''
+    # the limit comes from the benchmark's defaults (no --memory-limit given)
+    definition_file = isolated / 'data' / 'benchmarks' / 'tiny.yaml'
+    definition = yaml.safe_load(definition_file.read_text())
+    definition['limits'] = {'evaluation_memory_mb': 1200}
+    definition_file.write_text(yaml.safe_dump(definition))
     folder = _with_custom_module(make_submission(), 'hog', hog)
-    reason = _fail(folder, limits=Limits(memory_mb=1200))
+    reason = _fail(folder)
     assert 'memory limit exceeded' in reason and '> 1200 MB' in reason
     with connect(default_db_path()) as connection:
         [stored] = list_run_documents(connection)

@@ -78,6 +78,17 @@ class Track(BaseModel):
     requires_verified_budget: bool = False
 
 
+class RunLimits(BaseModel):
+    """Default limits of the child processes that evaluate and train on this benchmark
+    (``--timeout`` / ``--memory-limit`` override them per command)."""
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+    evaluation_timeout_s: float = Field(default=1800.0, gt=0)
+    evaluation_memory_mb: int = Field(default=8192, gt=0)
+    training_timeout_s: float = Field(default=86400.0, gt=0)
+    training_memory_mb: int = Field(default=8192, gt=0)
+
+
 class GeneratorSpec(BaseModel):
     """Settings of a benchmark that the project generates (``synthetic: true``)."""
 
@@ -117,6 +128,7 @@ class Benchmark(BaseModel):
     eval_size: tuple[int, int] | None = None  # (width, height); None: native size
     references: dict[str, float] = Field(default_factory=dict)
     tracks: dict[str, Track] = Field(default_factory=dict)
+    limits: RunLimits = Field(default_factory=RunLimits)
     generator: GeneratorSpec | None = None
     source_file: Path | None = None
 

@@ -54,8 +54,7 @@ def options_from(args: argparse.Namespace) -> CompressOptions:
         raise UsageError('--threads must be at least 1')
     if args.finetune is not None and args.finetune < 1:
         raise UsageError('--finetune must be at least 1 iteration')
-    defaults = Limits()
-    limits = Limits(timeout_s=args.timeout or defaults.timeout_s, memory_mb=args.memory_limit or defaults.memory_mb,
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_limit,
                     threads=args.threads)
     return CompressOptions(prune=args.prune, structured=args.structured, low_rank=args.low_rank,
                            rank_energy=args.rank_energy, quantize=args.quantize, finetune=args.finetune,

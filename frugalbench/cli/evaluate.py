@@ -25,8 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--force', action='store_true', help='re-run even if an identical run is stored')
     parser.add_argument('--split', default='test')
     parser.add_argument('--max-images', type=int, default=None, help='only the first N images of the split')
-    parser.add_argument('--timeout', type=float, default=None, help='wall-clock limit of the model process (s)')
-    parser.add_argument('--memory-limit', type=int, default=None, help='resident-memory limit (MB)')
+    parser.add_argument('--timeout', type=float, default=None,
+                        help="wall-clock limit of the model process (s; default: the benchmark's, e.g. 1800)")
+    parser.add_argument('--memory-limit', type=int, default=None,
+                        help="resident-memory limit (MB; default: the benchmark's, e.g. 8192)")
     parser.add_argument('--threads', type=int, default=1, help='CPU threads of the model process')
     parser.add_argument('--no-measure', action='store_true',
                         help='accuracy and parameters only (no latency, memory, energy, MACs)')
@@ -47,11 +49,9 @@ def _folders(args: argparse.Namespace) -> list[Path]:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    defaults = Limits()
     if args.max_images is not None and args.max_images < 1:
         raise UsageError('--max-images must be at least 1')
-    return Limits(timeout_s=args.timeout or defaults.timeout_s,
-                  memory_mb=args.memory_limit or defaults.memory_mb, threads=args.threads)
+    return Limits(timeout_s=args.timeout, memory_mb=args.memory_limit, threads=args.threads)
 
 
 def run(args: argparse.Namespace) -> int:

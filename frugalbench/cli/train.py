@@ -16,7 +16,6 @@ from frugalbench.errors import UsageError
 from frugalbench.isolation import Limits
 from frugalbench.training import TrainingRecord, TrainOptions, train_submission
 from frugalbench.training.budget import TRAINABLE_ANNOTATIONS
-from frugalbench.training.run import DEFAULT_TIMEOUT_S
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--threads', type=int, default=1, help='CPU threads of the training process')
     parser.add_argument('--timeout', type=float, default=None,
-                        help=f'wall-clock limit of the training process in s (default {DEFAULT_TIMEOUT_S:.0f})')
+                        help="wall-clock limit of the training process in s (default: the benchmark's, e.g. 86400)")
     parser.add_argument('--memory-limit', type=int, default=None, help='resident-memory limit (MB)')
     parser.add_argument('--restart', action='store_true',
                         help="discard this training's saved checkpoints and start from iteration 0")
@@ -72,8 +71,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         raise UsageError('--iters must be at least 1')
     if args.checkpoint_interval is not None and args.checkpoint_interval < 1:
         raise UsageError('--checkpoint-interval must be at least 1')
-    defaults = Limits()
-    limits = Limits(timeout_s=args.timeout or DEFAULT_TIMEOUT_S, memory_mb=args.memory_limit or defaults.memory_mb,
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_limit,
                     threads=args.threads)
     return TrainOptions(benchmark=args.benchmark, images=parse_images(args.images), annotation=args.annotation,
                         seed=args.seed, iters=args.iters, checkpoint_interval=args.checkpoint_interval,

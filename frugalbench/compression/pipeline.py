@@ -34,7 +34,6 @@ from frugalbench.training.record import RECORD_FILE
 
 CHILD_MODULE = 'frugalbench.compression.child'
 COUNTED = ('params', 'macs', 'flops')
-FINETUNE_TIMEOUT_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ def finetune(folder: Path, plan: dict[str, Any], options: CompressOptions) -> No
         benchmark=variant.manifest.benchmark, images=plan['images'], annotation=plan['annotation'],
         seed=plan['seed'], iters=plan['iters'], db_path=options.db_path,
         init_checkpoint=variant.checkpoint_path,
-        limits=replace(options.limits, timeout_s=max(options.limits.timeout_s, FINETUNE_TIMEOUT_S))),
+        limits=options.limits),  # unset limits: the benchmark's training defaults
         on_event=options.on_event)
 
 

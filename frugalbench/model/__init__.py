@@ -104,7 +104,7 @@ def read_config(submission: Submission, work: Path, limits: Limits,
     folder, _ = child_folder(work, 'config_child', submission)
     result = run_child('frugalbench.model.config_reader',
                        [path_in_copy(submission.config_path, submission), 'config.json'],
-                       limits=replace(limits, timeout_s=min(limits.timeout_s, CONFIG_READ_TIMEOUT_S)),
+                       limits=replace(limits, timeout_s=min(limits.or_defaults().timeout_s, CONFIG_READ_TIMEOUT_S)),
                        log_path=work / 'config_reader.log',
                        confine=Confinement(folder, protected if protected is not None else protected_folders()))
     out = work / 'config.json'

@@ -15,7 +15,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ from frugalbench.training.record import RECORD_FILE, TrainingRecord, totals_of
 from frugalbench.training.segments import COMPLETED, FAILED, INTERRUPTED, SegmentLog
 from frugalbench.store.trainings import save_training
 
-DEFAULT_TIMEOUT_S = 24 * 3600.0
 CHILD_MODULE = 'frugalbench.training.child'
 FINAL_CHECKPOINT = 'final.pth'
 INIT_CHECKPOINT = 'init.pth'       # a copy of --init-checkpoint, fixed for the whole training
@@ -66,7 +65,7 @@ class TrainOptions:
     device: str = 'cpu'
     restart: bool = False             # discard the work folder's checkpoints and start over
     init_checkpoint: Path | None = None  # start from these weights (plain state dict) instead of random
-    limits: Limits = field(default_factory=lambda: Limits(timeout_s=DEFAULT_TIMEOUT_S))
+    limits: Limits = field(default_factory=Limits)  # unset limits: the benchmark's training defaults
 
 
 def training_folder(submission_id: str, benchmark: str, sid: str, annotation: str, seed: int,
@@ -86,6 +85,8 @@ def train_submission(folder: Path, options: TrainOptions, on_event: EventCallbac
     submission = load_for_training(Path(folder))
     benchmark = load_benchmark(options.benchmark or submission.manifest.benchmark)
     check_classes(submission, benchmark)
+    options = replace(options, limits=options.limits.or_defaults(benchmark.limits.training_timeout_s,
+                                                                 benchmark.limits.training_memory_mb))
     out = _output_folder(submission, options.out)
     notify({'event': 'stage', 'stage': 'preparing data'})
     ensure_prepared(benchmark, _stage_progress(notify))
