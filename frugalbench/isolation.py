@@ -137,6 +137,14 @@ def _closed_ancestor(path: Path) -> Path | None:
     return None
 
 
+def _already_hidden(folder: Path, hidden: list[Path], masks: dict[Path, list[Path]]) -> bool:
+    """Whether ``folder`` is inside a hidden folder, or inside a masked one but not in what it shows."""
+    if any(_inside(folder, h) for h in hidden):
+        return True
+    return any(_inside(folder, closed) and not any(_inside(folder, p) for p in shown)
+               for closed, shown in masks.items())
+
+
 def _plan_confinement(confine: Confinement, enforced: dict[str, object]) -> _MountPlan | None:
     """Decide what can be hidden here; record it (and what could not be done) in ``enforced``."""
     if sys.platform != 'linux' or os.geteuid() != 0:
@@ -163,7 +171,7 @@ def _plan_confinement(confine: Confinement, enforced: dict[str, object]) -> _Mou
             folder = folder.parent
         if any(_inside(p, folder) for p in python):
             kept.append(f'{folder} (holds the Python environment)')
-        elif not any(_inside(folder, covered) for covered in [*hide, *private, *masks]):
+        elif not _already_hidden(folder, [*hide, *private], masks):
             hide.append(folder)
     drop = all(path.stat().st_mode & 0o005 == 0o005 for path in python)
     enforced['filesystem'] = ('private mount namespace; hidden (empty, read-only): '

@@ -122,3 +122,12 @@ def test_confined_child_runs_as_nobody_in_its_folder_and_sees_no_protected_files
     assert (folder / 'mine.txt').read_text() == 'ok' and not outside.exists()
     assert result.enforced['user'].startswith('nobody') and str(camvid_root.resolve()) in result.enforced['filesystem']
     assert os.listdir(camvid_root)  # hidden from the child only
+
+
+def test_a_protected_folder_inside_a_shown_python_tree_is_still_hidden(tmp_path: Path) -> None:
+    from frugalbench.isolation import _already_hidden
+    closed, shown = Path('/root'), Path('/root/project')
+    masks = {closed: [shown]}
+    assert _already_hidden(Path('/root/.cache/frugalbench/work'), [], masks)   # the mask hides it
+    assert not _already_hidden(Path('/root/project/data'), [], masks)          # shown: hide it too
+    assert _already_hidden(Path('/srv/data/camvid/testannot'), [Path('/srv/data')], masks)
