@@ -245,6 +245,7 @@ def _ok_document(run_id: str, submission: Submission, benchmark: Benchmark, opti
         'measurement_protocol': predictions.protocol,
         'training': {'declared': manifest.training.model_dump(mode='json'), 'verified': False},
         'custom_code': config.custom_code, 'custom_imports': list(config.custom_imports),
+        'architecture': config.architecture(),
         'hashes': {'checkpoint_sha256': checkpoint_sha, 'config_sha256': config.sha256,
                    'benchmark_sha256': benchmark.definition_hash},
         'run_key': key,

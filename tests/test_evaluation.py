@@ -48,6 +48,7 @@ def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make
                           if 'running' not in k and 'num_batches' not in k)
     assert document['compute']['params'] == expected_params
     assert document['limits']['timeout_s'] > 0
+    assert document['architecture'] == 'FastSCNN + DepthwiseSeparableFCNHead'
     overlays = document['overlays']
     assert [o['image'] for o in overlays] == ['test0.png', 'test1.png', 'test2.png']
     assert all(np.array(Image.open(o['path'])).shape == (64, 3 * 64, 3) for o in overlays)

@@ -41,6 +41,14 @@ class ModelConfig:
     def custom_code(self) -> bool:
         return bool(self.custom_imports)
 
+    def architecture(self) -> str | None:
+        """'<backbone type> + <decode head type>' from the config (compressed variants keep their
+        parent's), for grouping runs of one architecture; None when the config does not say."""
+        model = json.loads(self.path.read_text()).get('model') or {}
+        parts = [(model.get(key) or {}).get('type') if isinstance(model.get(key), dict) else None
+                 for key in ('backbone', 'decode_head')]
+        return ' + '.join(str(p) for p in parts if p) or None
+
 
 @dataclass(frozen=True)
 class Predictions:
