@@ -46,3 +46,30 @@ def test_baseline_miou_matches_mmseg_on_a_handful_of_test_images(isolated: Path,
     # IoUMetric.compute_metrics rounds to 0.01 %, hence the 0.0005 tolerance of the acceptance test
     assert outcome.document['accuracy']['miou'] == pytest.approx(mmseg_reference_miou(HANDFUL), abs=5e-4)
     assert outcome.document['accuracy']['num_images'] == HANDFUL
+
+
+RESULTS = BASELINE.parent / 'results.yaml'
+
+
+def stated_camvid_results() -> dict[str, dict]:
+    import yaml
+    return {k: v for k, v in yaml.safe_load(RESULTS.read_text()).items() if v['benchmark'] == 'camvid'}
+
+
+def test_stated_camvid_baselines_cover_three_architectures_and_the_best_reaches_035() -> None:
+    stated = stated_camvid_results()
+    lightweight = {v['architecture'] for k, v in stated.items() if v.get('technique') == 'lightweight'}
+    assert len(lightweight) >= 3, lightweight
+    assert max(v['miou'] for v in stated.values()) >= 0.35
+
+
+@pytest.mark.camvid
+def test_best_camvid_baseline_evaluates_to_its_stated_miou_on_the_whole_test_split(
+        isolated: Path, camvid_root: Path) -> None:
+    best, stated = max(stated_camvid_results().items(), key=lambda item: item[1]['miou'])
+    outcome = evaluate_submission(BASELINE.parent / best, EvaluationOptions(measure=False))
+    assert outcome.ok, outcome.document['failure_reason']
+    accuracy = outcome.document['accuracy']
+    assert accuracy['num_images'] == stated['test_images'] == 233
+    assert accuracy['miou'] == pytest.approx(stated['miou'], abs=5e-4)
+    assert outcome.document['architecture'] == stated['architecture']

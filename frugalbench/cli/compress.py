@@ -4,17 +4,18 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, print_json, stderr
 from frugalbench.cli.train import training_progress
-from frugalbench.compression import CompressionResult, CompressOptions, compress_submission
-from frugalbench.compression.report import QUANTIZATION_SCHEMES
 from frugalbench.errors import UsageError
 from frugalbench.isolation import Limits
+
+if TYPE_CHECKING:  # compression imports torch and mmseg: only when the command runs
+    from frugalbench.compression import CompressionResult, CompressOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help='truncated-SVD factorisation keeping this fraction of each layer\'s parameters')
     rank.add_argument('--rank-energy', type=float, metavar='E', default=None,
                       help='truncated-SVD factorisation keeping this fraction of each layer\'s singular-value energy')
-    parser.add_argument('--quantize', choices=QUANTIZATION_SCHEMES, default=None,
-                        help='store Conv2d/Linear weights as int8 (computation stays float32)')
+    parser.add_argument('--quantize', metavar='SCHEME', default=None,
+                        help='int8: store Conv2d/Linear weights as int8 (computation stays float32)')
     parser.add_argument('--finetune', type=int, metavar='ITERS', default=None,
                         help='recovery fine-tuning of the variant by `frugalbench train`, starting from the '
                              "compressed weights, on the parent's data/annotation budget, at 0.1 x its lr "
@@ -50,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def options_from(args: argparse.Namespace) -> CompressOptions:
+    from frugalbench.compression import CompressOptions
     if args.threads < 1:
         raise UsageError('--threads must be at least 1')
     if args.finetune is not None and args.finetune < 1:
@@ -62,6 +64,7 @@ def options_from(args: argparse.Namespace) -> CompressOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    from frugalbench.compression import compress_submission
     options = options_from(args)
     options.steps()  # usage errors before any work
     stderr.print(f'compressing {escape(str(args.submission))} ...')

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -10,9 +11,11 @@ from rich.table import Table
 
 from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, print_json, stderr
 from frugalbench.errors import UsageError
-from frugalbench.evaluation import EvaluationOptions, EvaluationOutcome, evaluate_submission
 from frugalbench.isolation import Limits
 from frugalbench.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:  # the evaluation stage imports torch and mmseg: only when a command runs it
+    from frugalbench.evaluation import EvaluationOptions, EvaluationOutcome
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +58,7 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def run(args: argparse.Namespace) -> int:
+    from frugalbench.evaluation import EvaluationOptions
     options = EvaluationOptions(benchmark=args.benchmark, db_path=db_path(args), device=args.device,
                                 force=args.force, split=args.split, max_images=args.max_images,
                                 limits=_limits(args), measure=not args.no_measure,
@@ -69,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def evaluate_with_progress(folder: Path, options: EvaluationOptions) -> EvaluationOutcome:
+    from frugalbench.evaluation import evaluate_submission
     with Progress(TextColumn('[bold]{task.description}'), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=stderr, transient=True) as progress:
         task = progress.add_task(escape(f'{folder.name}: starting'), total=None)

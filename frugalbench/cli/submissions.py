@@ -10,7 +10,6 @@ from rich.markup import escape
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.cli.common import print_json
 from frugalbench.errors import FrugalbenchError
-from frugalbench.evaluation import check_classes
 from frugalbench.submission import load_submission
 
 
@@ -25,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def validate_folder(folder: Path) -> str | None:
     """None when the folder is a valid submission, else the one-line problem."""
+    from frugalbench.evaluation import check_classes  # imports torch: only when validating
     try:
         submission = load_submission(folder)
         check_classes(submission, load_benchmark(submission.manifest.benchmark))

@@ -5,7 +5,7 @@ import argparse
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -14,8 +14,10 @@ from rich.table import Table
 from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, print_json, stderr
 from frugalbench.errors import UsageError
 from frugalbench.isolation import Limits
-from frugalbench.training import TrainingRecord, TrainOptions, train_submission
-from frugalbench.training.budget import TRAINABLE_ANNOTATIONS
+from frugalbench.benchmarks.annotations import MASK_KINDS
+
+if TYPE_CHECKING:  # the training stage imports torch and mmseg: only when a command runs it
+    from frugalbench.training import TrainingRecord, TrainOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--benchmark', help="benchmark name (default: the manifest's benchmark)")
     parser.add_argument('--images', default=None,
                         help='data budget: number of training images, or "all" (default: all)')
-    parser.add_argument('--annotation', choices=TRAINABLE_ANNOTATIONS, default='full',
+    parser.add_argument('--annotation', choices=MASK_KINDS, default='full',
                         help='annotation budget: labels derived from the full masks (default: full)')
     parser.add_argument('--seed', type=int, default=0, help='picks the subset and point positions; seeds training')
     parser.add_argument('--iters', type=int, default=None, help="iterations (default: the config's train_schedule)")
@@ -65,6 +67,7 @@ def parse_images(value: str | None) -> int | None:
 
 
 def options_from(args: argparse.Namespace) -> TrainOptions:
+    from frugalbench.training import TrainOptions
     if args.threads < 1:
         raise UsageError('--threads must be at least 1')
     if args.iters is not None and args.iters < 1:
@@ -96,6 +99,7 @@ def _minutes(seconds: Any) -> str:
 
 
 def train_with_progress(folder: Path, options: TrainOptions) -> TrainingRecord:
+    from frugalbench.training import train_submission
     """Train with a rich progress bar (iterations, loss, ETA) on stderr."""
     with training_progress(folder.name) as on_event:
         record = train_submission(folder, options, on_event)
