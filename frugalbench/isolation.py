@@ -296,12 +296,14 @@ def _tree_rss_kb(pid: int) -> int:
 def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
               on_event: Callable[[dict], None] | None = None,
               extra_env: dict[str, str] | None = None, cwd: Path | None = None,
-              confine: Confinement | None = None, pass_fds: tuple[int, ...] = ()) -> ChildResult:
+              confine: Confinement | None = None, pass_fds: tuple[int, ...] = (),
+              on_start: Callable[[int], None] | None = None) -> ChildResult:
     """Run ``python -m module args`` under ``limits``; raise ChildProcessError_ on limit or crash.
 
     With ``confine``, the child works in ``confine.folder`` (its HOME is ``home/`` there) and
     ``args`` should name files relative to it; ``cwd`` is ignored. ``pass_fds`` are inherited
-    (e.g. energy counters that only root can open).
+    (e.g. energy counters that only root can open); ``on_start`` gets the child's real PID
+    (to measure it from outside).
     """
     limits = limits.or_defaults()
     cut, how = network_can_be_cut()
@@ -330,6 +332,8 @@ def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
             cwd=str(cwd or scratch), env=_child_env(child_home, limits.threads, extra_env),
             preexec_fn=_child_setup(limits, cut, plan), start_new_session=True, pass_fds=pass_fds)
         result = ChildResult(returncode=-1, enforced=enforced, log_path=log_path)
+        if on_start is not None:
+            on_start(process.pid)
         killed_for: list[str] = []
         reaped = threading.Event()
         watchdog = threading.Thread(target=_watch, args=(process, limits, started, result, killed_for, reaped),

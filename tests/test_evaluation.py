@@ -49,6 +49,9 @@ def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make
     assert document['compute']['params'] == expected_params
     assert document['limits']['timeout_s'] > 0
     assert document['architecture'] == 'FastSCNN + DepthwiseSeparableFCNHead'
+    [instructions] = [m for m in document['measurements'] if m['name'] == 'instructions_per_image']
+    assert instructions['details']['counted_by'].startswith('the parent: perf stat -p')  # not the model process
+    assert instructions['measured'] or instructions['unavailable_reason']
     overlays = document['overlays']
     assert [o['image'] for o in overlays] == ['test0.png', 'test1.png', 'test2.png']
     assert all(np.array(Image.open(o['path'])).shape == (64, 3 * 64, 3) for o in overlays)

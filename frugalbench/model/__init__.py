@@ -20,6 +20,9 @@ from frugalbench.benchmarks import Benchmark, list_benchmarks
 from frugalbench.errors import FrugalbenchError
 from frugalbench.isolation import ChildResult, Confinement, Limits, run_child
 from frugalbench.measurements.energy import INHERITED_COUNTERS_ENV, open_rapl_counter_files
+from frugalbench.measurements.protocol import load_protocol
+from frugalbench.model.channel import REPLY_FD_ENV
+from frugalbench.model.outside import OutsideInstructionCounter
 from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.submission import Submission
 
@@ -153,7 +156,13 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
                    measure=measure, protocol_path='protocol.yaml' if protocol_path else None)
     (folder / 'request.json').write_text(json.dumps(request))
 
+    reply_read, reply_write = os.pipe() if measure else (None, None)
+    outside = (OutsideInstructionCounter(load_protocol(protocol_path), reply_write)
+               if reply_write is not None else None)
+
     def on_event(event: dict) -> None:
+        if outside is not None:
+            outside.on_event(event)
         if on_progress is None:
             return
         if event.get('event') == 'progress':
@@ -162,18 +171,25 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
             on_progress(0, 0)
 
     counters = open_rapl_counter_files() if measure else {}
+    env = {INHERITED_COUNTERS_ENV: json.dumps(counters)} if counters else {}
+    if reply_read is not None:
+        env[REPLY_FD_ENV] = str(reply_read)
+    inherited = (*counters.values(), *((reply_read,) if reply_read is not None else ()))
     try:
         result = run_child('frugalbench.model.worker', ['request.json'], limits=limits,
                            log_path=work / 'worker.log', on_event=on_event,
                            confine=Confinement(folder, protected if protected is not None else protected_folders()),
-                           extra_env={INHERITED_COUNTERS_ENV: json.dumps(counters)} if counters else None,
-                           pass_fds=tuple(counters.values()))
+                           extra_env=env or None, pass_fds=inherited,
+                           on_start=outside.attach_to if outside is not None else None)
     finally:
-        for handle in counters.values():
+        for handle in (*inherited, *((reply_write,) if reply_write is not None else ())):
             os.close(handle)
     done = result.last('done') or {}
     measured = result.last('measurements') or {}
+    items = list(measured.get('items', []))
+    if outside is not None and outside.measurement is not None:
+        items.append(outside.measurement.to_dict())
     return Predictions(folder=folder / 'predictions', count=len(images), params=int(done.get('params', 0)),
-                       child=result, measurements=list(measured.get('items', [])),
+                       child=result, measurements=items,
                        measurement_timings=dict(measured.get('timings', {})),
                        protocol={k: measured[k] for k in ('protocol_version', 'protocol_sha256') if k in measured})

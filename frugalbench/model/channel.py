@@ -45,6 +45,25 @@ def serve(argv: list[str], handler: Callable[[dict[str, Any]], None], expected: 
     return 0
 
 
+REPLY_FD_ENV = 'FRUGALBENCH_REPLY_FD'   # a pipe on which the parent answers events that wait for it
+
+
+def reply_channel() -> int | None:
+    """The descriptor the parent answers on, when it set one up."""
+    value = os.environ.get(REPLY_FD_ENV)
+    return int(value) if value else None
+
+
+def wait_for_reply(timeout_s: float) -> bytes:
+    """Block until the parent answers (one byte); b'' when it did not within ``timeout_s``."""
+    import select
+    handle = reply_channel()
+    if handle is None:
+        return b''
+    ready, _, _ = select.select([handle], [], [], timeout_s)
+    return os.read(handle, 1) if ready else b''
+
+
 def emit(event: str, **data: Any) -> None:
     """Send one event to the parent."""
     assert _channel is not None, 'open_channel() first'

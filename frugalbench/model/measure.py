@@ -22,6 +22,8 @@ from frugalbench.measurements.latency import fixed_threads, measure_latency
 from frugalbench.measurements.memory import measure_cuda_peak, measure_peak_rss
 from frugalbench.measurements.protocol import Protocol
 from frugalbench.measurements.record import Measurement
+from frugalbench.model.channel import emit, reply_channel, wait_for_reply
+from frugalbench.model.outside import GO
 
 
 def preprocessed_batch(model: Any, pipeline: Callable[[dict], dict], image_path: str) -> torch.Tensor:
@@ -59,24 +61,36 @@ def measure_model(model: Any, pipeline: Callable[[dict], dict], image_paths: lis
         measure_latency(forward, throughput, protocol, name='latency_throughput', device=device),
         measure_latency(end_to_end, image_paths[0], protocol, name='latency_end_to_end', images=1,
                         device=device)])
-    results += timed('instructions', lambda: [count_forward_instructions(forward, batch, protocol)])
+    results += timed('instructions', lambda: count_forward_instructions(forward, batch, protocol))
     results += timed('memory', lambda: memory_measurements(forward, batch, device))
     results += timed('energy', lambda: energy_measurements(forward, batch, protocol, device))
     return results, timings
 
 
 def count_forward_instructions(forward: Callable[[torch.Tensor], Any], batch: torch.Tensor,
-                               protocol: Protocol) -> Measurement:
-    """User-space instructions per image at the protocol's thread count (attached after warm-up)."""
+                               protocol: Protocol) -> list[Measurement]:
+    """User-space instructions per image at the protocol's thread count (attached after warm-up).
+
+    With a reply channel, the parent counts from outside (frugalbench.model.outside) and this
+    returns nothing; without one (a process measuring itself), perf attaches to this process.
+    """
     images = protocol.instructions.images
     with fixed_threads(protocol.instructions.threads):
         forward(batch)
+        if reply_channel() is not None:
+            emit('instructions_ready', images=images * int(batch.shape[0]))
+            if wait_for_reply(protocol.instructions.attach_timeout_seconds + 30) == GO:
+                for _ in range(images):
+                    forward(batch)
+                emit('instructions_done')
+                wait_for_reply(protocol.instructions.attach_timeout_seconds + 30)
+            return []
         with count_instructions(os.getpid(), protocol) as perf:
             for _ in range(images):
                 forward(batch)
     assert perf.count is not None
-    return per_image(perf.count, images * int(batch.shape[0]),
-                     method_extra={'threads': protocol.instructions.threads, 'forward': "model(x, mode='tensor')"})
+    return [per_image(perf.count, images * int(batch.shape[0]),
+                      method_extra={'threads': protocol.instructions.threads, 'forward': "model(x, mode='tensor')"})]
 
 
 def memory_measurements(forward: Callable[[torch.Tensor], Any], batch: torch.Tensor,
