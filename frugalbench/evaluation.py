@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from frugalbench.accuracy import AccuracyResult, image_areas, summarize
 from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
-from frugalbench.errors import BenchmarkError, FrugalbenchError, SubmissionError
+from frugalbench.errors import BenchmarkError, ChildProcessError_, FrugalbenchError, SubmissionError
 from frugalbench.isolation import Limits
 from frugalbench.measurements import provenance
 from frugalbench.measurements.memory import size_on_disk
@@ -177,10 +176,10 @@ def score_predictions(predictions: Predictions, samples: list[Sample], benchmark
     """Compare the child's label maps with the ground truth, which only this process reads."""
     areas = []
     for index, sample in enumerate(samples):
-        path = predictions.path(index)
-        if not path.is_file():
-            raise SubmissionError(f'the model returned no prediction for {sample.name}')
-        prediction = np.array(Image.open(path))
+        try:
+            prediction = predictions.label_map(index)
+        except ChildProcessError_ as exc:
+            raise SubmissionError(f'no usable prediction for {sample.name}: {exc}') from None
         label = benchmark.read_label(sample)
         areas.append(image_areas(prediction, label, benchmark.num_classes, benchmark.ignore_index, sample.name))
     return summarize(areas, benchmark.classes)
@@ -192,7 +191,7 @@ def store_overlays(predictions: Predictions, samples: list[Sample], benchmark: B
     colours = class_colours(benchmark.palette, benchmark.num_classes)
     overlays = []
     for index, sample in enumerate(samples):
-        prediction = np.array(Image.open(predictions.path(index)))
+        prediction = predictions.label_map(index)
         path = render_overlay(sample.image, benchmark.read_label(sample), prediction, colours,
                               benchmark.ignore_index, folder / f'{index:03d}.png')
         overlays.append({'image': sample.name, 'path': str(path), 'panels': 'image | ground truth | prediction'})

@@ -18,10 +18,12 @@ is kept in a log file.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -375,6 +377,30 @@ def _watch(process: subprocess.Popen, limits: Limits, started: float, result: Ch
             _kill_group(process)
             return
         reaped.wait(0.05)
+
+
+def read_child_output(path: Path, folder: Path) -> bytes:
+    """The bytes of a file a child wrote in ``folder``, refusing links and non-regular files.
+
+    The parent may read what the child may not (e.g. the ground truth): a child that left a
+    link where its output belongs must not make the parent read a file for it.
+    """
+    parent, root = os.path.realpath(path.parent), os.path.realpath(folder)
+    if parent != root and not parent.startswith(root + os.sep):
+        raise ChildProcessError_(f'{path.name}: its folder leads out of the child folder (refused)')
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise ChildProcessError_(f'the child process did not write {path.name}') from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ChildProcessError_(f'the child process left a link instead of {path.name} (refused: outputs '
+                                     'must be files it wrote)') from None
+        raise ChildProcessError_(f'cannot read {path.name} written by the child: {exc.strerror}') from None
+    with os.fdopen(handle, 'rb') as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise ChildProcessError_(f'the child process left something other than a file as {path.name}')
+        return stream.read()
 
 
 def _kill_group(process: subprocess.Popen) -> None:

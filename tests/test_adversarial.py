@@ -172,3 +172,24 @@ if getattr(sys.modules['__main__'].__spec__, 'name', '') == 'frugalbench.model.w
     with connect(default_db_path()) as connection:
         [stored] = list_run_documents(connection)
     assert stored['status'] == 'failed' and stored['failure_reason'] == reason
+
+
+def test_predictions_replaced_by_links_to_the_ground_truth_are_refused(tiny_benchmark, make_submission) -> None:
+    """The model process cannot read the annotations, but it could leave links to them where its
+    predictions belong, for the scorer (which may read them) to follow: a perfect score."""
+    from frugalbench.benchmarks import load_benchmark
+    annotations = [str(s.annotation) for s in load_benchmark(tiny_benchmark).samples('test')]
+    cheat = f'''
+import atexit, os, sys
+def _swap():
+    for index, annotation in enumerate({annotations!r}):
+        path = f'predictions/{{index:06d}}.png'
+        if os.path.exists(path):
+            os.remove(path)
+            os.symlink(annotation, path)
+if getattr(sys.modules['__main__'].__spec__, 'name', '') == 'frugalbench.model.worker':
+    atexit.register(_swap)
+'''
+    folder = _with_custom_module(make_submission(), 'cheat', cheat)
+    reason = _fail(folder)
+    assert 'left a link instead of 000000.png' in reason

@@ -13,7 +13,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from frugalbench.benchmarks import Benchmark, load_benchmark
 from frugalbench.compression import submission as folder_writer
 from frugalbench.compression.report import QUANTIZATION_SCHEMES
 from frugalbench.errors import UsageError
-from frugalbench.isolation import Confinement, Limits, run_child
+from frugalbench.isolation import Confinement, Limits, read_child_output, run_child
 from frugalbench.model import child_folder, path_in_copy, protected_folders, read_config
 from frugalbench.model.channel import decode_config
 from frugalbench.settings import default_db_path, work_dir
@@ -111,7 +111,7 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     work.mkdir(parents=True)
     config = read_config(parent, work, options.limits)
     config_data = decode_config(json.loads(config.path.read_text()))
-    folder, _ = child_folder(work, 'compress_child', parent)
+    folder = child_folder(work, 'compress_child', parent)
     shutil.copyfile(config.path, folder / 'config.json')
     request = {'config': 'config.json', 'checkpoint': path_in_copy(parent.checkpoint_path, parent),
                'code_dir': 'submission' if config.custom_code else None, 'steps': steps,
@@ -121,7 +121,7 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     log = work / 'compress.log'
     result = run_child(CHILD_MODULE, ['compress_request.json'], limits=options.limits, log_path=log,
                        confine=Confinement(folder, protected_folders()))
-    shutil.move(folder / 'model.pth', work / 'model.pth')
+    (work / 'model.pth').write_bytes(read_child_output(folder / 'model.pth', folder))
     done = result.last('done') or {}
     model = decode_config(done['model'])
     imports = list(config.custom_imports)

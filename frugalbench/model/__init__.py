@@ -9,6 +9,7 @@ is confined there: benchmark data, results and work folders are hidden from it
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -16,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from frugalbench.benchmarks import Benchmark, list_benchmarks
 from frugalbench.errors import FrugalbenchError
-from frugalbench.isolation import ChildResult, Confinement, Limits, run_child
+from frugalbench.isolation import ChildResult, Confinement, Limits, read_child_output, run_child
 from frugalbench.measurements.energy import INHERITED_COUNTERS_ENV, open_rapl_counter_files
 from frugalbench.measurements.protocol import load_protocol
 from frugalbench.model.channel import REPLY_FD_ENV
@@ -68,6 +72,11 @@ class Predictions:
     def path(self, index: int) -> Path:
         return self.folder / f'{index:06d}.png'
 
+    def label_map(self, index: int) -> np.ndarray:
+        """The child's prediction for image ``index`` (a link or a missing file fails the run)."""
+        data = read_child_output(self.path(index), self.folder.parent)
+        return np.array(Image.open(io.BytesIO(data)))
+
 
 def evaluation_pipeline(benchmark: Benchmark) -> list[dict]:
     """The test-time data pipeline the benchmark fixes (a submission's own is ignored)."""
@@ -93,15 +102,15 @@ def protected_folders(*extra: Path) -> tuple[Path, ...]:
     return tuple(folders)
 
 
-def child_folder(parent: Path, name: str, submission: Submission) -> tuple[Path, Path]:
-    """A fresh folder for one child holding a copy of the submission; returns it and the copy."""
+def child_folder(parent: Path, name: str, submission: Submission) -> Path:
+    """A fresh folder for one child holding a copy of the submission (in ``submission/``)."""
     folder = parent / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    copy = folder / 'submission'
     # symlinks stay links: one pointing out of the folder leads to a hidden or private path
-    shutil.copytree(submission.folder, copy, symlinks=True, ignore=shutil.ignore_patterns('__pycache__'))
-    return folder, copy
+    shutil.copytree(submission.folder, folder / 'submission', symlinks=True,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    return folder
 
 
 def path_in_copy(path: Path, submission: Submission) -> str:
@@ -112,14 +121,14 @@ def path_in_copy(path: Path, submission: Submission) -> str:
 def read_config(submission: Submission, work: Path, limits: Limits,
                 protected: tuple[Path, ...] | None = None) -> ModelConfig:
     """Execute the config in a throw-away, confined child and return it as data."""
-    folder, _ = child_folder(work, 'config_child', submission)
+    folder = child_folder(work, 'config_child', submission)
     result = run_child('frugalbench.model.config_reader',
                        [path_in_copy(submission.config_path, submission), 'config.json'],
                        limits=replace(limits, timeout_s=min(limits.or_defaults().timeout_s, CONFIG_READ_TIMEOUT_S)),
                        log_path=work / 'config_reader.log',
                        confine=Confinement(folder, protected if protected is not None else protected_folders()))
     out = work / 'config.json'
-    text = (folder / 'config.json').read_text()
+    text = read_child_output(folder / 'config.json', folder).decode()
     out.write_text(text)
     shutil.rmtree(folder, ignore_errors=True)
     done = result.last('done') or {}
@@ -143,7 +152,7 @@ def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, i
             on_progress: Callable[[int, int], None] | None = None, measure: bool = False,
             protocol_path: Path | None = None, protected: tuple[Path, ...] | None = None) -> Predictions:
     """Run the model over ``images`` in a confined child; only copies of the images reach it."""
-    folder, _ = child_folder(work, 'model_child', submission)
+    folder = child_folder(work, 'model_child', submission)
     shutil.copyfile(config.path, folder / 'config.json')
     if protocol_path is not None:
         shutil.copyfile(protocol_path, folder / 'protocol.yaml')
