@@ -26,7 +26,7 @@ model = dict(
     ],
     test_cfg=dict(mode='whole'))
 
-# Training schedule (used by scripts/train_baseline.py; the harness owns the data).
+# Read by `frugalbench train` (the harness owns the data pipeline and the budget).
 train_schedule = dict(
     iters=3000, batch_size=8, crop_size=(256, 256),
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.01),
