@@ -65,9 +65,9 @@ for target in "$@"; do
         cgnet) "${TRAIN[@]}" submissions/cgnet_camvid ;;
         erfnet) "${TRAIN[@]}" submissions/erfnet_camvid ;;
         fastscnn-10img) label_frugal fastscnn_camvid_10img 10 full 400 'Fast-SCNN, 10 CamVid images' ;;
-        fastscnn-50img) label_frugal fastscnn_camvid_50img 50 full 800 'Fast-SCNN, 50 CamVid images' ;;
-        fastscnn-points) label_frugal fastscnn_camvid_points all points 800 'Fast-SCNN, CamVid point labels' ;;
-        fastscnn-scribble) label_frugal fastscnn_camvid_scribble all scribble 800 'Fast-SCNN, CamVid scribbles' ;;
+        fastscnn-50img) label_frugal fastscnn_camvid_50img 50 full 600 'Fast-SCNN, 50 CamVid images' ;;
+        fastscnn-points) label_frugal fastscnn_camvid_points all points 600 'Fast-SCNN, CamVid point labels' ;;
+        fastscnn-scribble) label_frugal fastscnn_camvid_scribble all scribble 600 'Fast-SCNN, CamVid scribbles' ;;
         variants) variants ;;
         evaluate) "$FB" evaluate submissions/*camvid* --format json ;;
         *) echo "unknown target: $target" >&2; exit 2 ;;
