@@ -45,8 +45,10 @@ label_frugal() {
         --iters "$iters" --checkpoint-interval 100
     local count=$images
     [ "$images" = all ] && count=367
+    local labels="their full masks"
+    [ "$annotation" != full ] && labels="$annotation annotations derived from the full masks by frugalbench (docs/data.md)"
     write_manifest "$out" "$5" label-efficient "$count" "$annotation" \
-        "Fast-SCNN (same config as fastscnn_camvid) trained by \`frugalbench train\` from random initialisation on $count CamVid training images with $annotation annotations (derived from the full masks by frugalbench; see docs/data.md), $iters iterations of batch 8, 256x256 crops. A shorter schedule than the 3,000 iterations of the full-data baseline."
+        "Fast-SCNN (same config as fastscnn_camvid) trained by \`frugalbench train\` from random initialisation on $count CamVid training images with $labels, $iters iterations of batch 8, 256x256 crops. A shorter schedule than the 3,000 iterations of the full-data baseline."
 }
 
 variants() {

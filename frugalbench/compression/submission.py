@@ -76,9 +76,13 @@ def manifest_for(parent: Submission, steps: list[dict[str, Any]], compression: d
     """The variant's manifest: the parent's, with a new name, technique, parent and compression."""
     base = parent.manifest
     label = method_label(steps)
+    finetune = compression.get('finetune')
+    if finetune:
+        label += f' + fine-tuned {finetune["iters"]} iterations'
     training = base.training.model_dump()
-    training['notes'] = (f'declared for parent {parent.id}; compressed with frugalbench compress ({label}), '
-                         'no retraining').strip()
+    training['notes'] = (f'declared for parent {parent.id}; compressed with frugalbench compress ({label})'
+                         + ('; fine-tuned by frugalbench train from the compressed weights on the same budget '
+                            '(training_record.json)' if finetune else ', no retraining'))
     data = {**base.model_dump(), 'name': f'{base.name} [{label}]'[:200],
             'description': f'{label} of submission {parent.id}. {base.description}'[:5000],
             'technique': TECHNIQUES[steps[0]['method']], 'config': CONFIG_NAME, 'checkpoint': CHECKPOINT_NAME,

@@ -133,6 +133,8 @@ def test_finetune_starts_from_the_compressed_weights_and_records_a_verified_trai
     assert record['iterations'] == 3 and record['budget']['annotation'] == 'full'
     assert record['schedule']['optimizer']['lr'] < 1e-12
     assert result.record['finetune']['iters'] == 3
+    assert result.manifest.name.endswith('+ fine-tuned 3 iterations]')
+    assert 'fine-tuned by frugalbench train' in result.manifest.training.notes
     tuned = torch.load(result.folder / 'model.pth', weights_only=True)
     assert tuned.keys() == compressed.keys()
     name = 'backbone.learning_to_downsample.conv.conv.weight'
