@@ -297,15 +297,14 @@ def _tree_rss_kb(pid: int) -> int:
 
 def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
               on_event: Callable[[dict], None] | None = None,
-              extra_env: dict[str, str] | None = None, cwd: Path | None = None,
-              confine: Confinement | None = None, pass_fds: tuple[int, ...] = (),
-              on_start: Callable[[int], None] | None = None) -> ChildResult:
+              extra_env: dict[str, str] | None = None, confine: Confinement | None = None,
+              pass_fds: tuple[int, ...] = (), on_start: Callable[[int], None] | None = None) -> ChildResult:
     """Run ``python -m module args`` under ``limits``; raise ChildProcessError_ on limit or crash.
 
     With ``confine``, the child works in ``confine.folder`` (its HOME is ``home/`` there) and
-    ``args`` should name files relative to it; ``cwd`` is ignored. ``pass_fds`` are inherited
-    (e.g. energy counters that only root can open); ``on_start`` gets the child's real PID
-    (to measure it from outside).
+    ``args`` should name files relative to it; otherwise it works in a fresh temporary folder.
+    ``pass_fds`` are inherited (e.g. energy counters that only root can open); ``on_start`` gets
+    the child's real PID (to measure it from outside).
     """
     limits = limits.or_defaults()
     cut, how = network_can_be_cut()
@@ -323,15 +322,15 @@ def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
             home = confine.folder / 'home'
             home.mkdir(parents=True, exist_ok=True)
             child_home = CONFINED_VIEW / 'home' if plan else home.resolve()
-            cwd = confine.folder
+            cwd = str(confine.folder)
             if plan and plan.drop_to_nobody:
                 _chown_tree(confine.folder, NOBODY)
         else:
-            child_home = Path(scratch)
+            child_home, cwd = Path(scratch), scratch
         started = time.monotonic()
         process = subprocess.Popen(
             [sys.executable, '-m', module, *args], stdout=subprocess.PIPE, stderr=log,
-            cwd=str(cwd or scratch), env=_child_env(child_home, limits.threads, extra_env),
+            cwd=cwd, env=_child_env(child_home, limits.threads, extra_env),
             preexec_fn=_child_setup(limits, cut, plan), start_new_session=True, pass_fds=pass_fds)
         result = ChildResult(returncode=-1, enforced=enforced, log_path=log_path)
         if on_start is not None:

@@ -160,7 +160,7 @@ def finetune_budget(parent: Submission, iters: int, lr_scale: float) -> dict[str
         source = f'{parent.id}/{RECORD_FILE}'
     else:
         declared = parent.manifest.training
-        budget = {'images': getattr(declared, 'images', None), 'annotation': getattr(declared, 'annotation', 'full')}
+        budget = {'images': declared.images, 'annotation': declared.annotation}
         source = f'{parent.id}/{MANIFEST_NAME} (declared)'
     annotation = budget.get('annotation') or 'full'
     if annotation not in TRAINABLE_ANNOTATIONS:

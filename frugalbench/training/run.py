@@ -94,7 +94,7 @@ def train_submission(folder: Path, options: TrainOptions, on_event: EventCallbac
     init_sha = _init_checkpoint_sha256(options.init_checkpoint)
     run_dir = training_folder(submission.id, benchmark.name, sid, options.annotation, options.seed, init_sha)
     with exclusive(run_dir):
-        return _train(submission, benchmark, samples, sid, run_dir, out, options, notify)
+        return _train(submission, benchmark, samples, sid, run_dir, out, options, init_sha, notify)
 
 
 def _init_checkpoint_sha256(path: Path | None) -> str | None:
@@ -143,8 +143,8 @@ class _Plan:
 
 
 def _train(submission: Submission, benchmark: Benchmark, samples: list[Sample], sid: str, run_dir: Path,
-           out: Path, options: TrainOptions, notify: EventCallback) -> TrainingRecord:
-    plan = _plan(submission, benchmark, samples, sid, run_dir, out, options, notify)
+           out: Path, options: TrainOptions, init_sha: str | None, notify: EventCallback) -> TrainingRecord:
+    plan = _plan(submission, benchmark, samples, sid, run_dir, out, options, init_sha, notify)
     segments = SegmentLog(run_dir / 'segments.json')
     result = _run_segment(plan.request_path, run_dir, segments, plan.schedule, options, notify)
     notify({'event': 'stage', 'stage': 'writing checkpoint and record'})
@@ -158,8 +158,9 @@ def _train(submission: Submission, benchmark: Benchmark, samples: list[Sample], 
 
 
 def _plan(submission: Submission, benchmark: Benchmark, samples: list[Sample], sid: str, run_dir: Path,
-          out: Path, options: TrainOptions, notify: EventCallback) -> _Plan:
-    """Read the config, resolve the schedule, write the budgeted data and the child's request."""
+          out: Path, options: TrainOptions, init_sha: str | None, notify: EventCallback) -> _Plan:
+    """Read the config, resolve the schedule, write the budgeted data and the child's request
+    (``init_sha``: sha256 of ``options.init_checkpoint``, hashed once by the caller)."""
     if options.restart and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +168,6 @@ def _plan(submission: Submission, benchmark: Benchmark, samples: list[Sample], s
     config = read_config(submission, run_dir, options.limits)
     config_data = decode_config(json.loads(config.path.read_text()))
     schedule = resolve_schedule(config_data, benchmark, options.iters, options.checkpoint_interval)
-    init_sha = _init_checkpoint_sha256(options.init_checkpoint)
     claim = {'config_sha256': config.sha256, 'schedule': schedule.to_dict(), 'subset_id': sid,
              'annotation': options.annotation, 'seed': options.seed, 'device': options.device,
              'benchmark_sha256': benchmark.definition_hash, 'derivation_version': DERIVATION_VERSION}
