@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as _markup_escape
 
 from frugalbench.settings import default_db_path
+from frugalbench.text import visible
 
 stderr = Console(stderr=True)
 
@@ -33,6 +35,13 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def plain(value: Any) -> str:
+    """``value`` as terminal text for rich: control characters, escape sequences and bidi controls
+    shown as visible escapes (``frugalbench.text.visible``), rich markup brackets escaped. Every
+    string that comes from a submission, a benchmark file, a path or an error goes through it."""
+    return _markup_escape(visible(value))
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return '-'
@@ -40,4 +49,4 @@ def fmt(value: Any, digits: int = 4) -> str:
         return f'{value:.{digits}f}'
     if isinstance(value, int):
         return f'{value:,}'
-    return str(value)
+    return plain(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
-from rich.markup import escape
+from frugalbench.cli.common import plain as escape  # markup, control and bidi characters made inert
 from rich.table import Table
 
 from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, print_json

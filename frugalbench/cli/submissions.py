@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
+from frugalbench.cli.common import plain as escape  # markup, control and bidi characters made inert
 
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.cli.common import print_json
