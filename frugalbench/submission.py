@@ -7,12 +7,23 @@ A submission is a self-contained folder ``submissions/<id>/``::
     model.pth         a plain state dict (tensors only), loaded with weights_only=True
 
 Every path in the manifest is relative to the folder and must stay inside it.
+
+The parent reads files of a submission folder as a stranger's files (``read_folder_file``): never
+through a symbolic link (the manifest included: opened with ``O_NOFOLLOW``), never a hard link, a
+FIFO or a device, and never more than a stated size (``MAX_MANIFEST_BYTES`` for
+``submission.yaml``, ``MAX_RECORD_BYTES`` for ``training_record.json``). The manifest is read by
+a YAML loader that refuses aliases and anchors (``ManifestLoader``), so a small file cannot expand.
+An error names the file and the problem, never the content of a file outside the folder.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
+import os
+import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from frugalbench.errors import SubmissionError
 
 MANIFEST_NAME = 'submission.yaml'
+RECORD_NAME = 'training_record.json'  # what `frugalbench train` writes beside the checkpoint
+MAX_MANIFEST_BYTES = 64 * 1024        # submission.yaml
+MAX_RECORD_BYTES = 1024 * 1024        # training_record.json (the bundled ones are 7-17 KB)
 
 Technique = Literal['lightweight', 'pruned', 'low-rank', 'quantized', 'distilled',
                     'label-efficient', 'zero-shot', 'other']
@@ -72,6 +86,64 @@ class Manifest(BaseModel):
         return value
 
 
+class _RecordBudget(BaseModel):
+    model_config = ConfigDict(extra='ignore', frozen=True)
+    images: int = Field(ge=0, strict=True)
+    annotation: AnnotationType
+    subset_id: str | None = Field(default=None, max_length=200)
+    annotator_seconds: float | None = Field(default=None, ge=0)
+    labelled_pixels: int | None = Field(default=None, ge=0)
+
+
+class _RecordTotals(BaseModel):
+    model_config = ConfigDict(extra='ignore', frozen=True)
+    wall_seconds: float | None = Field(default=None, ge=0)
+    cpu_seconds: float | None = Field(default=None, ge=0)
+    energy_joules: float | None = Field(default=None, ge=0)
+    energy_method: str | None = Field(default=None, max_length=100)
+    energy_measured: bool | None = None
+
+
+class _RecordHashes(BaseModel):
+    model_config = ConfigDict(extra='ignore', frozen=True)
+    checkpoint_sha256: str = Field(pattern=r'^[0-9a-f]{64}$')
+
+
+class ShippedTrainingRecord(BaseModel):
+    """The fields of a ``training_record.json`` (as ``frugalbench train`` writes it) that an
+    evaluation uses; read from a submission folder, so nothing here is taken as verified."""
+
+    model_config = ConfigDict(extra='ignore', frozen=True)
+    training_id: str = Field(min_length=1, max_length=100)
+    benchmark: str = Field(min_length=1, max_length=200)
+    seed: int | None = None
+    iterations: int | None = Field(default=None, ge=0)
+    budget: _RecordBudget
+    totals: _RecordTotals = _RecordTotals()
+    hashes: _RecordHashes
+
+
+def read_training_record(folder: Path) -> ShippedTrainingRecord | None:
+    """The folder's ``training_record.json`` (read like the manifest, at most ``MAX_RECORD_BYTES``),
+    None when there is none; SubmissionError when it is unreadable or not a harness record."""
+    path = Path(folder) / RECORD_NAME
+    if not os.path.lexists(path):
+        return None
+    data = read_folder_file(Path(folder), RECORD_NAME, MAX_RECORD_BYTES)
+    try:
+        raw = json.loads(data.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise SubmissionError(f'{path} is not valid JSON') from None
+    if not isinstance(raw, dict):
+        raise SubmissionError(f'{path} is not a training record (a JSON object)')
+    try:
+        return ShippedTrainingRecord(**raw)
+    except ValidationError as exc:
+        fields = sorted({'.'.join(str(part) for part in error['loc']) for error in exc.errors()})
+        raise SubmissionError(f'{path} is not a training record as `frugalbench train` writes it '
+                              f'(fields: {", ".join(fields)[:300]})') from None
+
+
 class Submission(BaseModel):
     """A validated submission: its folder, manifest and resolved files."""
 
@@ -94,9 +166,64 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class ManifestLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases and anchors: a manifest is a small tree, never a graph
+    (a few nested aliases expand a 1 KB file to gigabytes)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, 'anchor', None) is not None:
+            kind = 'alias (*' if isinstance(event, yaml.AliasEvent) else 'anchor (&'
+            raise ManifestAliasError(f'YAML {kind}{event.anchor}) at line {event.start_mark.line + 1}: '
+                                     'aliases and anchors are not allowed; write each value out')
+        return super().compose_node(parent, index)
+
+
+class ManifestAliasError(yaml.YAMLError):
+    """A manifest used a YAML alias or anchor."""
+
+
+def read_folder_file(folder: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``name`` directly in ``folder``, read without following a link.
+
+    Raises SubmissionError when it is missing, a symbolic or hard link, not a regular file, or
+    larger than ``max_bytes``; the message never holds the file's content.
+    """
+    if '/' in name or name in ('', '.', '..'):
+        raise SubmissionError(f'{name!r} is not a file name')
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise SubmissionError(f'{folder} is a symbolic link: pass the submission folder itself')
+    path = folder.resolve() / name
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise SubmissionError(f'{path} is missing') from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SubmissionError(f'{path} is a symbolic link: links are not followed, even inside the '
+                                  'folder; put the file itself there') from None
+        raise SubmissionError(f'{path} cannot be opened ({os.strerror(exc.errno or 0)})') from None
+    with os.fdopen(fd, 'rb') as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionError(f'{path} is not a regular file')
+        if info.st_nlink > 1:
+            raise SubmissionError(f'{path} is a hard link ({info.st_nlink} names): put a copy of the file there')
+        if info.st_size > max_bytes:
+            raise SubmissionError(f'{path} is {info.st_size:,} bytes; at most {max_bytes:,} are read')
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SubmissionError(f'{path} is larger than {max_bytes:,} bytes; at most {max_bytes:,} are read')
+    return data
+
+
 def load_submission(folder: Path) -> Submission:
     """Read and validate a submission folder, or raise SubmissionError naming the field and fix."""
     folder = Path(folder)
+    if folder.is_symlink():
+        raise SubmissionError(f'{folder} is a symbolic link: pass the submission folder itself')
     if not folder.is_dir():
         raise SubmissionError(f'{folder} is not a folder: pass a submission folder such as submissions/<id>')
     manifest = _read_manifest(folder / MANIFEST_NAME)
@@ -107,25 +234,40 @@ def load_submission(folder: Path) -> Submission:
 
 
 def read_manifest_loosely(folder: Path) -> dict[str, object]:
-    """The manifest's raw mapping, or {} when unreadable (to label a failed run)."""
+    """The manifest's raw mapping, or {} when it cannot be read safely (to label a failed run)."""
     try:
-        raw = yaml.safe_load((Path(folder) / MANIFEST_NAME).read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        raw = _parse_manifest(Path(folder) / MANIFEST_NAME)
+    except SubmissionError:
         return {}
     return raw if isinstance(raw, dict) else {}
 
 
-def _read_manifest(path: Path) -> Manifest:
-    if not path.is_file():
-        raise SubmissionError(f'{path} is missing: every submission folder needs a {MANIFEST_NAME}')
+def _parse_manifest(path: Path) -> object:
+    """The manifest's YAML as data (``read_folder_file``, ``ManifestLoader``), or SubmissionError."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        data = read_folder_file(path.parent, path.name, MAX_MANIFEST_BYTES)
+    except SubmissionError as exc:
+        if not path.parent.is_symlink() and not os.path.lexists(path):
+            raise SubmissionError(f'{path} is missing: every submission folder needs a {MANIFEST_NAME}') from None
+        raise exc from None
+    try:
+        return yaml.load(data.decode('utf-8'), Loader=ManifestLoader)  # noqa: S506 (a safe loader)
+    except ManifestAliasError as exc:
+        raise SubmissionError(f'{path}: {exc}') from None
     except yaml.YAMLError as exc:
         where = getattr(exc, 'problem_mark', None)
         line = f' at line {where.line + 1}' if where is not None else ''
         raise SubmissionError(f'{path} is not valid YAML{line}: fix its syntax') from None
     except UnicodeDecodeError:
         raise SubmissionError(f'{path} is not UTF-8 text') from None
+    except RecursionError:
+        raise SubmissionError(f'{path} is nested too deeply: a manifest is a flat mapping') from None
+    except ValueError:  # e.g. an integer of more digits than Python converts
+        raise SubmissionError(f'{path} holds a value YAML cannot convert (a number far too long?)') from None
+
+
+def _read_manifest(path: Path) -> Manifest:
+    raw = _parse_manifest(path)
     if not isinstance(raw, dict):
         raise SubmissionError(f'{path} must be a mapping of keys ({", ".join(FIELD_HINTS)})')
     try:
