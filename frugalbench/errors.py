@@ -8,6 +8,8 @@
     │   └── ChildProcessError_       the child process died, timed out or hit a limit
     ├── OutputError                  the model's predictions are unusable (shape, NaN, ...)
     └── StoreError                   the results database cannot be opened or written
+        ├── StoreLockedError         another process held it for longer than the wait
+        └── NotRecordedError         a finished result could be neither stored nor spooled (exit 4)
 
 Every message names the problem and, where there is one, the fix.
 """
@@ -44,3 +46,11 @@ class OutputError(FrugalbenchError):
 
 class StoreError(FrugalbenchError):
     """The results database cannot be opened or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process held the database file for longer than this command waits."""
+
+
+class NotRecordedError(StoreError):
+    """A finished result could be written neither to the database nor to its spool: it is lost."""

@@ -21,7 +21,13 @@ import numpy as np
 
 from frugalbench.accuracy import AccuracyResult, image_areas, summarize
 from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
-from frugalbench.errors import BenchmarkError, ChildProcessError_, FrugalbenchError, SubmissionError
+from frugalbench.errors import (
+    BenchmarkError,
+    ChildProcessError_,
+    FrugalbenchError,
+    NotRecordedError,
+    SubmissionError,
+)
 from frugalbench.isolation import Limits
 from frugalbench.measurements import provenance
 from frugalbench.measurements.memory import size_on_disk
@@ -32,8 +38,9 @@ from frugalbench.scores.uncertainty import bootstrap_miou_ci
 from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.summary import resource_summary
 from frugalbench.store.trainings import latest_training
-from frugalbench.store import connect, find_reusable_run, save_run
-from frugalbench.submission import Submission, load_submission, read_manifest_loosely
+from frugalbench.store import connect, find_reusable_run, store_run_or_spool
+from frugalbench.submission import Submission, load_submission, read_manifest_loosely, read_training_record
+from frugalbench.text import cap, cap_strings
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -51,6 +58,7 @@ class EvaluationOptions:
     limits: Limits = field(default_factory=Limits)
     measure: bool = True              # resource measurements (compute, latency, memory, energy, ...)
     protocol_path: Path | None = None  # measurement protocol file (default: the bundled one)
+    keep_work: bool = False           # keep the run's work folder (logs) for debugging
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ def evaluate_submission(folder: Path, options: EvaluationOptions,
         samples = _samples(benchmark, options)
         check_classes(submission, benchmark)
         return _evaluate(run_id, submission, benchmark, samples, options, clock, on_progress)
-    except BenchmarkError:
+    except (BenchmarkError, NotRecordedError):
         raise
     except FrugalbenchError as exc:
         document = _failed_document(run_id, folder, benchmark_name, options, str(exc), clock)
@@ -127,95 +135,179 @@ def _samples(benchmark: Benchmark, options: EvaluationOptions) -> list[Sample]:
 def _evaluate(run_id: str, submission: Submission, benchmark: Benchmark, samples: list[Sample],
               options: EvaluationOptions, clock: _Clock,
               on_progress: ProgressCallback | None) -> EvaluationOutcome:
-    since = time.perf_counter()
     work = work_dir() / 'runs' / run_id
     work.mkdir(parents=True, exist_ok=True)
-    checkpoint_sha = submission.checkpoint_sha256()
-    fingerprint = provenance.hardware_fingerprint()
-    since = clock.lap('hashing', since)
+    try:
+        return _run_model(run_id, submission, benchmark, samples, options, clock, on_progress, work)
+    finally:
+        _tidy_work(work, options.keep_work)
+
+
+def _run_model(run_id: str, submission: Submission, benchmark: Benchmark, samples: list[Sample],
+               options: EvaluationOptions, clock: _Clock, on_progress: ProgressCallback | None,
+               work: Path) -> EvaluationOutcome:
+    since = time.perf_counter()
     protected = protected_folders(options.db_path, *{s.image.parent for s in samples},
                                   *{s.annotation.parent for s in samples})
     limits = options.limits.or_defaults(benchmark.limits.evaluation_timeout_s, benchmark.limits.evaluation_memory_mb)
-    config = read_config(submission, work, limits, protected)
-    since = clock.lap('config_read', since)
-    protocol = load_protocol(options.protocol_path)
-    with connect(options.db_path) as connection:
-        training = latest_training(connection, None, checkpoint_sha)
-        key = run_key(submission.id, checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
-                      benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
-                      protocol.source_hash if options.measure else 'no-measurements',
-                      training['training_id'] if training else 'not-trained-by-harness')
-        stored = None if options.force else find_reusable_run(connection, key)
-    if stored is not None:
-        shutil.rmtree(work, ignore_errors=True)
-        return EvaluationOutcome({**stored, 'reused': True}, reused=True)
-    predictions = predict(submission, config, benchmark, [s.image for s in samples], work,
-                          limits, options.device,
-                          on_progress=lambda done, total: on_progress and on_progress(
-                              'predict' if total else 'measuring', done, total),
-                          measure=options.measure, protocol_path=options.protocol_path, protected=protected)
-    since = clock.lap('model_process', since)
-    for stage, seconds in predictions.measurement_timings.items():
-        clock.timings[f'measure_{stage}'] = seconds
-    accuracy = score_predictions(predictions, samples, benchmark)
-    since = clock.lap('accuracy_scoring', since)
-    measurements = predictions.measurements + [size_on_disk(submission.checkpoint_path).to_dict()]
+    model = start_model(submission, benchmark, work, limits, protected)   # imports torch while we go on
+    try:
+        checkpoint_sha = submission.checkpoint_sha256()
+        fingerprint = provenance.hardware_fingerprint()
+        since = clock.lap('hashing', since)
+        config = read_config(submission, work, limits, protected)
+        since = clock.lap('config_read', since)
+        protocol = load_protocol(options.protocol_path)
+        with connect(options.db_path) as connection:
+            training = latest_training(connection, None, checkpoint_sha)
+            key = run_key(submission.id, checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
+                          benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
+                          protocol.source_hash if options.measure else 'no-measurements',
+                          training['training_id'] if training else 'not-trained-by-harness', limits.threads)
+            stored = None if options.force else find_reusable_run(connection, key)
+        if stored is not None:
+            return EvaluationOutcome({**stored, 'reused': True}, reused=True)
+        model.load(submission, config, options.device)
+        since = clock.lap('model_load', since)
+        outcome = run_pass(model, samples, benchmark, protocol, PassSettings(
+            measure=options.measure, device=options.device, threads=limits.threads, keep=OVERLAY_COUNT,
+            compute_trusted=not config.custom_code, untrusted_reason=_untrusted_reason(config),
+            cpu_seconds=model.cpu_seconds), on_progress)
+        child, done = model.finish()
+        since = clock.lap('model_process', since)
+    finally:
+        model.close()
+    for stage, seconds in outcome.timings.items():
+        clock.timings[f'pass_{stage}'] = seconds
+    measurements = [*outcome.measurements, *_parent_measurements(submission, child, done, config)]
     document = _ok_document(run_id, submission, benchmark, options, config, checkpoint_sha, key,
-                            predictions, accuracy, measurements)
-    document['training'] = training_section(submission, training)
-    document['overlays'] = store_overlays(predictions, samples[:OVERLAY_COUNT], benchmark,
+                            child, outcome, measurements, protocol)
+    document['training'] = training_section(submission, training, checkpoint_sha)
+    document['overlays'] = store_overlays(outcome.kept, samples[:OVERLAY_COUNT], benchmark,
                                           data_dir() / 'overlays' / run_id)
     document['timings'] = {**clock.timings, 'total': clock.total()}
-    _store(options.db_path, document, benchmark.classes, accuracy, measurements)
+    _store(options.db_path, document, benchmark.classes, outcome.accuracy, measurements)
     document['timings']['bookkeeping'] = round(time.perf_counter() - since, 3)
-    shutil.rmtree(predictions.folder.parent, ignore_errors=True)  # the model child's folder
     return EvaluationOutcome(document)
 
 
-def score_predictions(predictions: Predictions, samples: list[Sample], benchmark: Benchmark) -> AccuracyResult:
-    """Compare the child's label maps with the ground truth, which only this process reads."""
-    areas = []
-    for index, sample in enumerate(samples):
-        try:
-            prediction = predictions.label_map(index)
-        except ChildProcessError_ as exc:
-            raise SubmissionError(f'no usable prediction for {sample.name}: {exc}') from None
-        label = benchmark.read_label(sample)
-        areas.append(image_areas(prediction, label, benchmark.num_classes, benchmark.ignore_index, sample.name))
-    return summarize(areas, benchmark.classes)
+def _untrusted_reason(config: ModelConfig) -> str | None:
+    if not config.custom_code:
+        return None
+    return (f'the submission runs its own code in the model process (custom_imports: '
+            f'{", ".join(config.custom_imports)[:200]}), which could alter counts taken there and build weights '
+            'the checkpoint does not hold: params, MACs and FLOPs are shown, never ranked')
 
 
-def store_overlays(predictions: Predictions, samples: list[Sample], benchmark: Benchmark,
+def _parent_measurements(submission: Submission, child: ChildResult, done: dict[str, Any],
+                         config: ModelConfig) -> list[dict[str, Any]]:
+    """What the parent measures itself: params from the checkpoint, size on disk, peak memory by the kernel."""
+    params = checkpoint_params(submission.checkpoint_path)
+    peak = Measurement('peak_rss', child.peak_rss_mb * MB, 'bytes',
+                       'kernel: wait4 ru_maxrss of the model process (the whole run: interpreter, libraries, model, '
+                       'every query)', measured=True,
+                       details={'control_group_peak_mb': child.group_peak_mb,
+                                'control_group_peak_note': 'the whole group, page cache included'})
+    items = [params.to_dict(), size_on_disk(submission.checkpoint_path).to_dict(), peak.to_dict()]
+    cuda = done.get('cuda_peak_allocated_bytes')
+    if isinstance(cuda, int) and cuda >= 0:
+        items.append(Measurement('cuda_peak_allocated', cuda, 'bytes', 'torch.cuda.max_memory_allocated in the '
+                                 'model process', measured=True,
+                                 details={'trusted': not config.custom_code}).to_dict())
+    return items
+
+
+def _tidy_work(work: Path, keep: bool) -> None:
+    """Remove the run's work folder (its logs), or keep it and prune the oldest kept ones."""
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    kept = sorted((p for p in work.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in kept[:-KEPT_WORK_FOLDERS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+KEPT_WORK_FOLDERS = 20  # --keep-work keeps at most this many run folders (the newest)
+
+
+def store_overlays(kept: dict[int, np.ndarray], samples: list[Sample], benchmark: Benchmark,
                    folder: Path) -> list[dict[str, str]]:
-    """Image | ground truth | prediction panels for the first test images (paths in the document)."""
+    """Image | ground truth | prediction panels for the first test images (paths in the document).
+
+    They belong to their run: ``_store`` keeps them with the stored or spooled run and removes
+    them when the run is not recorded; a failure here removes the ones already written."""
     colours = class_colours(benchmark.palette, benchmark.num_classes)
     overlays = []
-    for index, sample in enumerate(samples):
-        prediction = predictions.label_map(index)
-        path = render_overlay(sample.image, benchmark.read_label(sample), prediction, colours,
-                              benchmark.ignore_index, folder / f'{index:03d}.png')
-        overlays.append({'image': sample.name, 'path': str(path), 'panels': 'image | ground truth | prediction'})
+    try:
+        for index, sample in enumerate(samples):
+            prediction = kept[index]
+            path = render_overlay(sample.image, benchmark.read_label(sample), prediction, colours,
+                                  benchmark.ignore_index, folder / f'{index:03d}.png')
+            overlays.append({'image': sample.name, 'path': str(path),
+                             'panels': 'image | ground truth | prediction'})
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return overlays
 
 
-def training_section(submission: Submission, training: dict[str, Any] | None) -> dict[str, Any]:
-    """Declared budget, and the harness's own training record when it produced this checkpoint."""
+def _remove_overlays(document: dict[str, Any]) -> None:
+    """Delete the overlay folder of a run that is not recorded (only under the overlay folder)."""
+    root = (data_dir() / 'overlays').resolve()
+    for overlay in document.get('overlays') or []:
+        folder = Path(str(overlay.get('path', ''))).parent.resolve()
+        if folder.parent == root and folder.name == document.get('run_id'):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+BUDGET_STATES = ('verified', 'recorded', 'declared')  # strongest first; docs/metrics.md, "Budget states"
+
+
+def training_section(submission: Submission, training: dict[str, Any] | None,
+                     checkpoint_sha: str | None = None) -> dict[str, Any]:
+    """The training budget and its state (``state``; ``verified`` stays true for verified only):
+
+    - ``verified``: this database holds the harness's own training that produced this checkpoint;
+    - ``recorded``: the folder ships the ``training_record.json`` that ``frugalbench train`` wrote,
+      and its checkpoint hash matches the evaluated checkpoint; not re-verified here: a record in a
+      folder can be forged, so tracks admit this state only when their benchmark file says so;
+    - ``declared``: what the manifest says (a record that is unreadable or names another
+      checkpoint leaves the budget declared, with a note saying why).
+    """
     section: dict[str, Any] = {'declared': submission.manifest.training.model_dump(mode='json'),
-                               'verified': training is not None}
+                               'state': 'declared', 'verified': False}
     if training is not None:
-        budget, totals = training.get('budget') or {}, training.get('totals') or {}
-        section['record'] = {
-            'training_id': training.get('training_id'), 'benchmark': training.get('benchmark'),
-            'subset_id': budget.get('subset_id'), 'images': budget.get('images'),
-            'annotation': budget.get('annotation'), 'annotator_seconds': budget.get('annotator_seconds'),
-            'labelled_pixels': budget.get('labelled_pixels'), 'seed': training.get('seed'),
-            'iterations': training.get('iterations'), 'wall_seconds': totals.get('wall_seconds'),
-            'cpu_seconds': totals.get('cpu_seconds'), 'energy_joules': totals.get('energy_joules'),
-            'energy_method': totals.get('energy_method'), 'energy_measured': totals.get('energy_measured')}
-    elif (submission.folder / 'training_record.json').exists():
-        section['note'] = ('training_record.json is present, but this database holds no harness training '
-                           'that produced this checkpoint: the budget is shown as declared')
+        section.update(state='verified', verified=True, record=_record_summary(training))
+        return section
+    try:
+        shipped = read_training_record(submission.folder)
+    except SubmissionError as exc:
+        section['note'] = f'{exc}: the budget is shown as declared'
+        return section
+    if shipped is None:
+        return section
+    checkpoint_sha = checkpoint_sha or submission.checkpoint_sha256()
+    if shipped.hashes.checkpoint_sha256 != checkpoint_sha:
+        section['note'] = (f'training_record.json describes another checkpoint (sha256 '
+                           f'{shipped.hashes.checkpoint_sha256[:12]}..., the evaluated one is {checkpoint_sha[:12]}...): '
+                           'the budget is shown as declared')
+        return section
+    section.update(state='recorded', record=_record_summary(shipped.model_dump(mode='json')),
+                   note='training_record.json shipped with the submission (written by `frugalbench train`, '
+                        'checkpoint hash matches); the training was not re-run or re-verified here')
     return section
+
+
+def _record_summary(training: dict[str, Any]) -> dict[str, Any]:
+    budget, totals = training.get('budget') or {}, training.get('totals') or {}
+    return {
+        'training_id': training.get('training_id'), 'benchmark': training.get('benchmark'),
+        'subset_id': budget.get('subset_id'), 'images': budget.get('images'),
+        'annotation': budget.get('annotation'), 'annotator_seconds': budget.get('annotator_seconds'),
+        'labelled_pixels': budget.get('labelled_pixels'), 'seed': training.get('seed'),
+        'iterations': training.get('iterations'), 'wall_seconds': totals.get('wall_seconds'),
+        'cpu_seconds': totals.get('cpu_seconds'), 'energy_joules': totals.get('energy_joules'),
+        'energy_method': totals.get('energy_method'), 'energy_measured': totals.get('energy_measured')}
 
 
 def _common(run_id: str, options: EvaluationOptions, status: str, reason: str | None) -> dict[str, Any]:
@@ -227,9 +319,10 @@ def _common(run_id: str, options: EvaluationOptions, status: str, reason: str | 
 
 
 def _ok_document(run_id: str, submission: Submission, benchmark: Benchmark, options: EvaluationOptions,
-                 config: ModelConfig, checkpoint_sha: str, key: str, predictions: Predictions,
-                 accuracy: AccuracyResult, measurements: list[dict[str, Any]]) -> dict[str, Any]:
+                 config: ModelConfig, checkpoint_sha: str, key: str, child: ChildResult, outcome: PassOutcome,
+                 measurements: list[dict[str, Any]], protocol: Protocol) -> dict[str, Any]:
     manifest = submission.manifest
+    accuracy = outcome.accuracy
     interval = bootstrap_miou_ci(np.array([a.intersect for a in accuracy.images]),
                                  np.array([a.union for a in accuracy.images]))
     return {
@@ -238,39 +331,61 @@ def _ok_document(run_id: str, submission: Submission, benchmark: Benchmark, opti
         'protocol_version': benchmark.protocol_version, 'synthetic': benchmark.synthetic,
         'manifest': manifest.model_dump(mode='json'),
         'accuracy': {**accuracy.to_dict(), 'miou_ci': [interval.low, interval.high],
-                     'miou_ci_method': 'bootstrap over test images, 1000 resamples, 95 %, seed 0'},
-        **resource_summary(measurements, predictions.params),
+                     'miou_ci_method': 'bootstrap over test images, 1000 resamples, 95 %, seed 0',
+                     'determinism': outcome.determinism},
+        **resource_summary(measurements, untrusted_reason=_untrusted_reason(config)),
         'measurements': measurements,
-        'measurement_protocol': predictions.protocol,
+        'measurement_protocol': {'protocol_version': protocol.version, 'protocol_sha256': protocol.source_hash,
+                                 'measured': options.measure},
         'training': {'declared': manifest.training.model_dump(mode='json'), 'verified': False},
         'custom_code': config.custom_code, 'custom_imports': list(config.custom_imports),
         'architecture': config.architecture(),
         'hashes': {'checkpoint_sha256': checkpoint_sha, 'config_sha256': config.sha256,
                    'benchmark_sha256': benchmark.definition_hash},
         'run_key': key,
-        'limits': predictions.child.enforced,
-        'model_process': {'peak_rss_mb': round(predictions.child.peak_rss_mb, 1),
-                          'cpu_seconds': round(predictions.child.cpu_seconds, 3),
-                          'wall_seconds': round(predictions.child.wall_seconds, 3),
-                          'log': str(predictions.child.log_path)},
+        'limits': {**child.enforced, 'threads': options.limits.threads},
+        'model_process': {'peak_rss_mb': round(child.peak_rss_mb, 1), 'group_peak_mb': child.group_peak_mb,
+                          'cpu_seconds': round(child.cpu_seconds, 3),
+                          'wall_seconds': round(child.wall_seconds, 3),
+                          'log': str(child.log_path) if options.keep_work else None},
     }
 
 
 def _failed_document(run_id: str, folder: Path, benchmark_name: str | None, options: EvaluationOptions,
                      reason: str, clock: _Clock) -> dict[str, Any]:
+    """A failed run: the reason, and labels read from the manifest only if it can be read safely
+    (inside the folder, no link, no alias, size-capped), each capped (200 characters)."""
     raw = read_manifest_loosely(folder)
-    manifest = {k: raw.get(k) for k in ('name', 'technique', 'parent') if isinstance(raw.get(k), str)}
+    manifest = {k: cap(raw[k], FAILED_LABEL_CHARS) for k in ('name', 'technique', 'parent')
+                if isinstance(raw.get(k), str)}
+    benchmark = benchmark_name or (raw.get('benchmark') if isinstance(raw.get('benchmark'), str) else None)
     return {
-        **_common(run_id, options, 'failed', reason),
-        'submission': folder.resolve().name,
-        'benchmark': benchmark_name or (raw.get('benchmark') if isinstance(raw.get('benchmark'), str) else None)
-        or 'unknown',
+        **_common(run_id, options, 'failed', cap(reason)),
+        'submission': cap(Path(folder).absolute().name or str(folder), FAILED_LABEL_CHARS),
+        'benchmark': cap(benchmark, FAILED_LABEL_CHARS) if benchmark else 'unknown',
         'manifest': manifest, 'timings': {**clock.timings, 'total': clock.total()},
     }
 
 
+FAILED_LABEL_CHARS = 200  # the manifest's name limit
+
+
 def _store(db_path: Path, document: dict[str, Any], class_names: list[str] | None = None,
            accuracy: AccuracyResult | None = None, measurements: list[dict[str, Any]] | None = None) -> None:
-    with connect(db_path) as connection:
-        save_run(connection, document, class_names or [], accuracy.images if accuracy else [],
-                 measurements or [])
+    """Store the run in one transaction; nothing finished is lost (``frugalbench.store.spool``).
+
+    The document's strings are capped in place (so what is printed is what is stored). When
+    another process holds the database, the run waits (backoff, a notice on stderr) up to
+    ``FRUGALBENCH_STORE_WAIT`` seconds, then goes to the spool that the next command opening the
+    database stores; its overlays stay with it. When it can be neither stored nor spooled, its
+    overlays are removed and NotRecordedError is raised (exit code 4).
+    """
+    capped = cap_strings(document)
+    document.clear()
+    document.update(capped)
+    try:
+        store_run_or_spool(db_path, document, class_names or [], accuracy.images if accuracy else [],
+                           measurements or [])
+    except NotRecordedError:
+        _remove_overlays(document)
+        raise

@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from frugalbench.documents import get_path
+from frugalbench.text import MAX_STORED_TEXT, cap_strings
 
 RUN_COLUMNS = (
     'run_id', 'created_at', 'status', 'failure_reason', 'submission', 'submission_name', 'technique',
@@ -36,7 +37,13 @@ def run_row(document: dict[str, Any]) -> list[Any]:
 def save_run(connection: duckdb.DuckDBPyConnection, document: dict[str, Any],
              class_names: Sequence[str] = (), image_areas: Iterable[Any] = (),
              measurements: Iterable[dict[str, Any]] = ()) -> None:
-    """Insert a run with its class scores, per-image areas and measurements atomically."""
+    """Insert a run with its class scores, per-image areas and measurements atomically.
+
+    Every string is stored capped at ``MAX_STORED_TEXT`` characters (``frugalbench.text.cap``).
+    """
+    document = cap_strings(document, MAX_STORED_TEXT)
+    class_names = [str(cap_strings(str(name), MAX_STORED_TEXT)) for name in class_names]
+    measurements = [cap_strings(m, MAX_STORED_TEXT) for m in measurements]
     run_id = document['run_id']
     connection.execute('BEGIN TRANSACTION')
     try:
