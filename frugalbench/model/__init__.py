@@ -88,8 +88,20 @@ def evaluation_pipeline(benchmark: Benchmark) -> list[dict]:
 
 
 def protected_folders(*extra: Path) -> tuple[Path, ...]:
-    """Folders submission code must not see: every benchmark's data, results, work folders."""
-    folders = [data_dir(), work_dir(), default_db_path().parent, *extra]
+    """Folders submission code must not see: every benchmark's data, the results (and their spool),
+    and every artefact of any run (overlays, logs, work folders) wherever it lives: the configured
+    folders, the project's default ones even when FRUGALBENCH_DATA / _WORK / _DB point elsewhere
+    (``data/``, ``~/.cache/frugalbench``), and the overlay and work folders that the runs stored in
+    the results databases (the configured, the default and any in ``extra``) name."""
+    from frugalbench.settings import PROJECT_ROOT
+    from frugalbench.store.runs import stored_artefact_folders
+    default_data = PROJECT_ROOT / 'data'
+    folders = [data_dir(), work_dir(), default_db_path().parent, default_data,
+               Path.home() / '.cache' / 'frugalbench', *extra]
+    databases = {default_db_path(), default_data / 'frugalbench.duckdb',
+                 *(Path(p) for p in extra if Path(p).suffix == '.duckdb')}
+    for database in sorted(databases):
+        folders.extend(sorted(stored_artefact_folders(database)))
     try:
         benchmarks = list_benchmarks()
     except FrugalbenchError:

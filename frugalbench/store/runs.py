@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -112,3 +113,42 @@ def save_perf_report(connection: duckdb.DuckDBPyConnection, rows: list[dict[str,
         connection.execute('ROLLBACK')
         raise
     return report_id
+
+
+def artefact_folders(connection: duckdb.DuckDBPyConnection) -> set[Path]:
+    """Folders that hold artefacts of stored runs and trainings, wherever the settings put them
+    then: each ``overlays/`` folder of their overlay images, each ``runs/`` folder of their work
+    folders and logs, each ``train/`` folder of training work folders (only folders with those
+    names, so that no odd path widens what is named)."""
+    rows = connection.execute(
+        "SELECT DISTINCT json_extract_string(document, '$.overlays[0].path'), "
+        "json_extract_string(document, '$.model_process.log'), NULL FROM runs").fetchall()
+    if connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'trainings'"
+                          ).fetchone()[0]:
+        rows += connection.execute("SELECT DISTINCT NULL, NULL, json_extract_string(document, '$.work_folder') "
+                                   'FROM trainings').fetchall()
+    folders = set()
+    for overlay, log, training in rows:
+        for value, name in ((overlay, 'overlays'), (log, 'runs'), (training, 'train')):
+            if not value:
+                continue
+            path = Path(value)
+            for parent in (path.parent, path.parent.parent):
+                if parent.name == name and parent.is_absolute() and len(parent.parts) > 2:
+                    folders.add(parent)
+                    break
+    return folders
+
+
+def stored_artefact_folders(db_path: Path, retry_seconds: float = 2.0) -> set[Path]:
+    """``artefact_folders`` of the database at ``db_path``, read-only; empty when it is missing or
+    cannot be read now (held by a writer for longer than ``retry_seconds``, damaged, old schema)."""
+    from frugalbench.errors import StoreError
+    from frugalbench.store.db import connect
+    if not Path(db_path).is_file():
+        return set()
+    try:
+        with connect(Path(db_path), read_only=True, retry_seconds=retry_seconds) as connection:
+            return artefact_folders(connection)
+    except (StoreError, duckdb.Error):
+        return set()
