@@ -1,16 +1,28 @@
 """The ``frugalbench`` command line: thin argparse front-ends over library functions.
 
 Each subcommand group lives in its own module exposing ``register(subparsers)``; a handler
-returns the process exit code (0 ok, 1 the work failed and was recorded, 2 usage error).
+returns the process exit code (README, "Exit codes"):
+
+    0  ok
+    1  the work failed, for the reason printed (an evaluation: failed, and recorded as failed)
+    2  usage error (bad arguments or options)
+    3  internal error: a bug in frugalbench (traceback on stderr); nothing is claimed recorded
+    4  not recorded: the results database could not be read or written (held by another process
+       for longer than the wait, damaged, unwritable); a finished result waits in the spool for
+       the next command, or, when even that failed, is lost (the message says which)
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
-from frugalbench.errors import FrugalbenchError, UsageError
+from frugalbench.errors import FrugalbenchError, StoreError, UsageError
+from frugalbench.text import visible
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_NOT_RECORDED = 0, 1, 2, 3, 4
 
 # Modules that add subcommands, in help order.
 COMMAND_MODULES = (
@@ -52,14 +64,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except UsageError as exc:
-        print(f'frugalbench: error: {exc}', file=sys.stderr)
-        return 2
+        print(f'frugalbench: error: {visible(exc)}', file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f'frugalbench: not recorded: {visible(exc)}', file=sys.stderr)
+        return EXIT_NOT_RECORDED
     except FrugalbenchError as exc:
-        print(f'frugalbench: {exc}', file=sys.stderr)
-        return 1
+        print(f'frugalbench: {visible(exc)}', file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print('frugalbench: interrupted', file=sys.stderr)
         return 130
+    except Exception:  # a bug: say so, with the traceback, and never claim anything was recorded
+        print(visible(traceback.format_exc(), keep_newlines=True), file=sys.stderr, end='')
+        print(f'frugalbench: internal error (exit {EXIT_INTERNAL}): this is a bug in frugalbench, please report '
+              'it with the traceback above', file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == '__main__':

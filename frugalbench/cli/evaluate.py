@@ -69,7 +69,16 @@ def run(args: argparse.Namespace) -> int:
         print_json(documents[0] if len(documents) == 1 else documents)
     else:
         stderr.print(results_table(documents))
-    return 0 if all(o.ok for o in outcomes) else 1
+    return exit_code(outcomes, options.db_path)
+
+
+def exit_code(outcomes: list[EvaluationOutcome], db: Path) -> int:
+    """4 when a run waits in the spool (not in the database yet), else 0 when all are ok, else 1."""
+    from frugalbench.cli import EXIT_FAILED, EXIT_NOT_RECORDED, EXIT_OK
+    from frugalbench.store import is_spooled
+    if any(is_spooled(db, str(o.document.get('run_id'))) for o in outcomes if not o.reused):
+        return EXIT_NOT_RECORDED
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 
 def evaluate_with_progress(folder: Path, options: EvaluationOptions) -> EvaluationOutcome:
@@ -98,7 +107,7 @@ def results_table(documents: list[dict]) -> Table:
         table.add_column(column, overflow='fold')
     for d in documents:
         accuracy = d.get('accuracy') or {}
-        table.add_row(escape(str(d.get('submission'))), escape(str(d.get('benchmark'))), d.get('status'),
+        table.add_row(escape(str(d.get('submission'))), escape(str(d.get('benchmark'))), escape(str(d.get('status'))),
                       fmt(accuracy.get('miou')), fmt(accuracy.get('macc')), fmt(accuracy.get('aacc')),
                       fmt((d.get('compute') or {}).get('params')), fmt(accuracy.get('num_images')),
                       escape(str(d.get('failure_reason') or '')))

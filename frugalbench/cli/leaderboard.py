@@ -1,4 +1,8 @@
-"""``frugalbench leaderboard``: serve the Streamlit leaderboard (offline) on a local port."""
+"""``frugalbench leaderboard``: serve the Streamlit leaderboard (offline) on a local port.
+
+It listens on 127.0.0.1 only (this machine) unless ``--host`` names another address (e.g.
+``--host 0.0.0.0`` for every interface: anyone who can reach the port then sees the results).
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,30 +14,36 @@ import urllib.request
 import webbrowser
 from pathlib import Path
 
-from frugalbench.cli.common import add_db_option, db_path, stderr
+from frugalbench.cli.common import add_db_option, db_path, plain, stderr
 from frugalbench.errors import UsageError
 from frugalbench.settings import PROJECT_ROOT
 
 APP = PROJECT_ROOT / 'app' / 'leaderboard.py'
 DEFAULT_PORT = 8501
+DEFAULT_HOST = '127.0.0.1'
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser('leaderboard', help='serve the leaderboard web app (Streamlit)')
     add_db_option(parser)
     parser.add_argument('--port', type=int, default=DEFAULT_PORT, help=f'local port (default {DEFAULT_PORT})')
+    parser.add_argument('--host', default=DEFAULT_HOST,
+                        help=f'address to listen on (default {DEFAULT_HOST}: this machine only; '
+                             '0.0.0.0 serves every interface)')
     parser.add_argument('--no-browser', action='store_true', help='do not open a web browser')
     parser.set_defaults(handler=run)
 
 
-def streamlit_command(db: Path, port: int, app: Path = APP) -> list[str]:
-    """The command that serves ``app`` on ``port``, headless and without usage statistics."""
+def streamlit_command(db: Path, port: int, app: Path = APP, host: str = DEFAULT_HOST) -> list[str]:
+    """The command that serves ``app`` on ``host:port``, headless and without usage statistics."""
     return [sys.executable, '-m', 'streamlit', 'run', str(app), '--server.headless', 'true',
-            '--browser.gatherUsageStats', 'false', '--server.port', str(port), '--', '--db', str(db)]
+            '--browser.gatherUsageStats', 'false', '--server.address', host, '--server.port', str(port),
+            '--', '--db', str(db)]
 
 
-def url(port: int) -> str:
-    return f'http://localhost:{port}'
+def url(port: int, host: str = DEFAULT_HOST) -> str:
+    shown = 'localhost' if host in (DEFAULT_HOST, 'localhost', '0.0.0.0', '::') else host
+    return f'http://{f"[{shown}]" if ":" in shown else shown}:{port}'
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,14 +51,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f'--port must be between 1 and 65535, got {args.port}')
     if not APP.is_file():
         raise UsageError(f'the leaderboard app is missing ({APP}): run from a frugalbench source checkout')
+    if not args.host or any(c.isspace() for c in args.host):
+        raise UsageError(f'--host must be an address such as 127.0.0.1 or 0.0.0.0, got {args.host!r}')
     db = db_path(args).resolve()
-    address = url(args.port)
-    stderr.print(f'leaderboard: {address}  (database {db}; Ctrl+C stops it)')
+    address = url(args.port, args.host)
+    where = 'this machine only' if args.host == DEFAULT_HOST else f'listening on {args.host}'
+    stderr.print(f'leaderboard: {address}  ({where}; database {plain(db)}; Ctrl+C stops it)')
     print(address, flush=True)
     if not args.no_browser:
         threading.Thread(target=_open_when_up, args=(address,), daemon=True).start()
     try:
-        return subprocess.call(streamlit_command(db, args.port))
+        return subprocess.call(streamlit_command(db, args.port, host=args.host))
     except KeyboardInterrupt:
         return 0
 

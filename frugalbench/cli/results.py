@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from frugalbench.cli.common import add_db_option, add_format_option, db_path, print_json
+from frugalbench.cli.common import add_db_option, add_format_option, db_path, plain, print_json
 from frugalbench.cli.evaluate import results_table
 from frugalbench.errors import UsageError
 from frugalbench.store import connect, list_run_documents
 from frugalbench.store.runs import RUN_COLUMNS
+from frugalbench.text import csv_safe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,14 +37,14 @@ def run_ingest(args: argparse.Namespace) -> int:
     rows = ingest_benchmark_json(args.report)
     with connect(db_path(args)) as connection:
         report_id = save_perf_report(connection, rows, str(args.report))
-    Console(stderr=True).print(f'stored {len(rows)} benchmark rows from {args.report} as report {report_id}')
+    Console(stderr=True).print(f'stored {len(rows)} benchmark rows from {plain(args.report)} as report {report_id}')
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     path = db_path(args)
     if not path.exists():
-        Console(stderr=True).print(f'no results database at {path}: run `frugalbench evaluate` first')
+        Console(stderr=True).print(f'no results database at {plain(path)}: run `frugalbench evaluate` first')
         documents: list[dict] = []
     else:
         with connect(path) as connection:
@@ -75,12 +76,14 @@ def flat_rows(documents: list[dict]) -> pd.DataFrame:
 
 
 def _export_flat(documents: list[dict], kind: str, out: Path | None) -> None:
+    """Parquet keeps the stored values; CSV (read by spreadsheets) has every text cell made inert:
+    a leading ``= + - @``, tab or CR prefixed with ``'``, control and bidi characters escaped."""
     frame = flat_rows(documents)
     if kind == 'parquet':
         if out is None:
             raise UsageError('--format parquet needs --out FILE')
         frame.to_parquet(out, index=False)
     elif out is not None:
-        frame.to_csv(out, index=False)
+        csv_safe(frame).to_csv(out, index=False)
     else:
-        frame.to_csv(sys.stdout, index=False)
+        csv_safe(frame).to_csv(sys.stdout, index=False)

@@ -83,12 +83,15 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    record = train_with_progress(args.submission, options_from(args))
+    from frugalbench.cli import EXIT_NOT_RECORDED, EXIT_OK
+    from frugalbench.store import is_spooled
+    options = options_from(args)
+    record = train_with_progress(args.submission, options)
     if args.format == 'json':
         print_json(record.to_dict())
     else:
         stderr.print(record_table(record))
-    return 0
+    return EXIT_NOT_RECORDED if is_spooled(options.db_path, record.training_id) else EXIT_OK
 
 
 def _minutes(seconds: Any) -> str:

@@ -32,13 +32,12 @@ from frugalbench.measurements.protocol import load_protocol
 from frugalbench.model import read_config
 from frugalbench.model.channel import decode_config, encode_config
 from frugalbench.settings import default_db_path, work_dir
-from frugalbench.store import connect
+from frugalbench.store import store_training_or_spool
 from frugalbench.submission import MANIFEST_NAME, Submission, _inside, _read_manifest, file_sha256
 from frugalbench.training.budget import TRAINABLE_ANNOTATIONS, Budget, choose_subset, prepare_training_data
 from frugalbench.training.config import Schedule, build_training_config, resolve_schedule
 from frugalbench.training.record import RECORD_FILE, TrainingRecord, totals_of
 from frugalbench.training.segments import COMPLETED, FAILED, INTERRUPTED, SegmentLog
-from frugalbench.store.trainings import save_training
 
 CHILD_MODULE = 'frugalbench.training.child'
 FINAL_CHECKPOINT = 'final.pth'
@@ -152,8 +151,7 @@ def _train(submission: Submission, benchmark: Benchmark, samples: list[Sample], 
     record = _record(plan, options, segments, result, checkpoint)
     _check_complete(record, plan.schedule)
     (out / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=2) + '\n')
-    with connect(options.db_path) as connection:
-        save_training(connection, record.to_dict())
+    store_training_or_spool(options.db_path, record.to_dict())  # a held database: wait, then spool
     return record
 
 

@@ -14,9 +14,16 @@ from frugalbench.cli.leaderboard import APP, streamlit_command
 def test_streamlit_runs_the_app_headless_offline_on_the_port_with_the_database() -> None:
     command = streamlit_command(Path('/data/results.duckdb'), 8765)
     assert command == [sys.executable, '-m', 'streamlit', 'run', str(APP), '--server.headless', 'true',
-                       '--browser.gatherUsageStats', 'false', '--server.port', '8765',
-                       '--', '--db', '/data/results.duckdb']
+                       '--browser.gatherUsageStats', 'false', '--server.address', '127.0.0.1',
+                       '--server.port', '8765', '--', '--db', '/data/results.duckdb']
     assert APP.is_file()
+
+
+def test_the_leaderboard_listens_on_this_machine_only_unless_host_says_otherwise() -> None:
+    assert build_parser().parse_args(['leaderboard']).host == '127.0.0.1'
+    assert build_parser().parse_args(['leaderboard', '--host', '0.0.0.0']).host == '0.0.0.0'
+    command = streamlit_command(Path('x.duckdb'), 8765, host='0.0.0.0')
+    assert command[command.index('--server.address') + 1] == '0.0.0.0'
 
 
 def test_options_and_defaults() -> None:
