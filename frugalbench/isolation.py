@@ -1,55 +1,59 @@
-"""Run submission code in a limited child process.
+"""Run submission code in a limited child process that never outlives its run.
 
-The parent never executes a submission's config or model. Children run ``python -m <module>``
-with: a fresh temporary HOME and working folder, a minimal environment (no frugalbench data
-variables), a wall-clock timeout, a resident-memory watchdog, a CPU-time limit, the network
-cut (a new network namespace, where the platform allows it: root on Linux), and death with
-the parent (``PR_SET_PDEATHSIG``). What was actually enforced is returned with the result.
+The parent never executes a submission's config or model. A child runs ``python -P -m <module>``
+with a minimal environment, in a control group of its own (`frugalbench.cgroups`: memory
+counting what it writes to tmpfs, a process-count limit, CPU accounting), a wall-clock
+deadline, a CPU-time limit, the network cut (root on Linux) and, when ``confine`` is given, the
+file-system view of `frugalbench.confinement`. At the end of the run, whatever happened, every
+process of the group is killed and the group removed; without control groups the child's
+process group is killed and stray descendants are reported as not contained.
 
-A *confined* child (``confine=Confinement(...)``, root on Linux) also gets a private mount
-namespace in which the protected folders (benchmark data, results, work folders) are empty and
-read-only, ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are private and throw-away, and its own folder
-is its working directory; it then runs as ``nobody`` with ``no_new_privs``, so it can neither
-undo those mounts nor write anywhere else. Its arguments name files relative to its folder.
-
-Protocol: the child prints JSON events, one per line, on stdout; logs go to stderr, which
-is kept in a log file.
+Channel: the parent writes frames (`frugalbench.frames`) to the child's stdin and reads frames
+from its stdout; stderr goes to a log file. Every read and write has a deadline, so the harness
+never blocks past the timeout, whatever the child's processes do with the pipes. Every frame is
+checked (size, count, JSON, nothing after ``done``) and a child's ``error`` frame becomes a
+`ChildProcessError_` with its message.
 """
 from __future__ import annotations
 
 import ctypes
-import errno
-import json
+import fcntl
 import os
 import resource
+import select
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO, Any
 
+from frugalbench.cgroups import ControlGroup, GroupLimits, create_group
+from frugalbench.confinement import CONFINED_VIEW, Confinement, MountPlan, confine, plan_confinement
 from frugalbench.errors import ChildProcessError_
+from frugalbench.frames import Frame, FrameBuffer, FrameError, encode
 
-CLONE_NEWNET = 0x40000000
-CLONE_NEWNS = 0x00020000
+__all__ = ['Limits', 'Confinement', 'ChildResult', 'ChildSession', 'run_child', 'network_can_be_cut',
+           'CONFINED_VIEW']
+
+CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
 PR_SET_PDEATHSIG = 1
-PR_SET_NO_NEW_PRIVS = 38
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-NOBODY = 65534
-CONFINED_VIEW = Path('/tmp/frugalbench-child')   # where a confined child sees its own folder
-PRIVATE_TMP = (Path('/tmp'), Path('/var/tmp'), Path('/dev/shm'))
 EXIT_NO_NETNS, EXIT_NO_CONFINEMENT = 97, 98
 PAGE_KB = os.sysconf('SC_PAGE_SIZE') // 1024
-
+CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+POLL_S = 0.1                # how often limits are checked while waiting
+DRAIN_S = 1.0               # after the child exits, how long its last frames may take to arrive
+MAX_FRAMES = 200_000        # a child sending more is flooding the channel
+MAX_HEADER_TOTAL = 32 << 20  # bytes of headers kept per child
+MAX_MESSAGE_CHARS = 600     # a child's error message is cut here
 
 DEFAULT_TIMEOUT_S = 1800.0
 DEFAULT_MEMORY_MB = 8192
+DEFAULT_PIDS = 128
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,11 @@ class Limits:
 
     timeout_s: float | None = None
     memory_mb: int | None = None
-    cpu_s: int | None = None  # default: 2 x timeout x cores
+    cpu_s: int | None = None       # default: 2 x timeout x cores
     cut_network: bool = True
     threads: int = 1
+    pids: int = DEFAULT_PIDS       # processes and threads in the child's group
+    scratch_mb: int | None = None  # each private tmpfs; default: the memory limit (it is counted there)
 
     def or_defaults(self, timeout_s: float | None = None, memory_mb: int | None = None) -> Limits:
         """These limits with unset ones filled: from the given defaults, else the global defaults."""
@@ -74,40 +80,23 @@ def _first(*values: float | None) -> float:
 
 @dataclass
 class ChildResult:
-    """What a child left behind: its events, exit status, peaks and enforced limits."""
+    """What a child left behind: its frames, exit status, peaks and enforced limits."""
 
     returncode: int
     events: list[dict] = field(default_factory=list)
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0            # the child process, by the kernel (wait4 ru_maxrss)
+    group_peak_mb: float | None = None  # the whole group (control group high-water mark)
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     enforced: dict[str, object] = field(default_factory=dict)
     log_path: Path | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def last(self, event: str) -> dict | None:
         for item in reversed(self.events):
             if item.get('event') == event:
                 return item
         return None
-
-
-@dataclass(frozen=True)
-class Confinement:
-    """A child that lives in ``folder`` and must not see ``protected`` folders."""
-
-    folder: Path
-    protected: tuple[Path, ...] = ()
-
-
-@dataclass(frozen=True)
-class _MountPlan:
-    """What the child does between fork and exec to confine itself (computed in the parent)."""
-
-    folder: str
-    hide: tuple[str, ...]          # replaced by empty read-only tmpfs
-    private: tuple[str, ...]       # replaced by empty writable tmpfs
-    mask: tuple[tuple[str, tuple[str, ...]], ...]  # (closed folder, what to show inside it), see _reveal
-    drop_to_nobody: bool
 
 
 def network_can_be_cut() -> tuple[bool, str]:
@@ -119,121 +108,13 @@ def network_can_be_cut() -> tuple[bool, str]:
     return True, 'new network namespace (loopback only, down)'
 
 
-def _python_paths() -> list[Path]:
-    """What a child needs to read to start Python and import frugalbench, torch and mmseg."""
-    import frugalbench
-    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
-             Path(frugalbench.__file__).resolve().parent.parent}
-    return sorted(p.resolve() for p in paths)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def _closed_ancestor(path: Path) -> Path | None:
-    """The topmost folder above ``path`` that ``nobody`` cannot enter (None: it can reach it)."""
-    for folder in reversed(path.parents):
-        if not folder.stat().st_mode & 0o001:
-            return folder
-    return None
-
-
-def _already_hidden(folder: Path, hidden: list[Path], masks: dict[Path, list[Path]]) -> bool:
-    """Whether ``folder`` is inside a hidden folder, or inside a masked one but not in what it shows."""
-    if any(_inside(folder, h) for h in hidden):
-        return True
-    return any(_inside(folder, closed) and not any(_inside(folder, p) for p in shown)
-               for closed, shown in masks.items())
-
-
-def _plan_confinement(confine: Confinement, enforced: dict[str, object]) -> _MountPlan | None:
-    """Decide what can be hidden here; record it (and what could not be done) in ``enforced``."""
-    if sys.platform != 'linux' or os.geteuid() != 0:
-        enforced['filesystem'] = ('not confined (needs root on Linux): the model process can read what '
-                                  'this user can read, including benchmark annotations')
-        enforced['user'] = f'uid {os.geteuid()} (not dropped)'
-        return None
-    python = _python_paths()
-    private = [p for p in PRIVATE_TMP if p.is_dir() and not any(_inside(q, p) for q in python)]
-    if Path('/tmp') not in private:
-        enforced['filesystem'] = 'not confined: the Python environment lives under /tmp'
-        enforced['user'] = 'root (not dropped)'
-        return None
-    # Python under a closed folder (e.g. pyenv in /root): show the child that folder as an empty
-    # one holding only the Python trees, so it can run as nobody and still sees nothing else there.
-    masks: dict[Path, list[Path]] = {}
-    for path in python:
-        closed = _closed_ancestor(path)
-        if closed is not None:
-            masks.setdefault(closed, []).append(path)
-    hide, kept = [], []
-    for folder in sorted({p.resolve() for p in confine.protected if p.exists()}):
-        if folder.is_file():
-            folder = folder.parent
-        if any(_inside(p, folder) for p in python):
-            kept.append(f'{folder} (holds the Python environment)')
-        elif not _already_hidden(folder, [*hide, *private], masks):
-            hide.append(folder)
-    drop = all(path.stat().st_mode & 0o005 == 0o005 for path in python)
-    enforced['filesystem'] = ('private mount namespace; hidden (empty, read-only): '
-                              + ', '.join(str(h) for h in [*hide, *masks])
-                              + '; private /tmp; writable: its own folder'
-                              + (f'; not hidden: {"; ".join(kept)}' if kept else ''))
-    enforced['user'] = (f'nobody ({NOBODY}), no_new_privs' if drop else
-                        'root (not dropped: the Python environment is not readable by nobody)')
-    return _MountPlan(folder=str(confine.folder.resolve()), hide=tuple(str(h) for h in hide),
-                      private=tuple(str(p) for p in private),
-                      mask=tuple((str(k), tuple(str(p) for p in v)) for k, v in masks.items()),
-                      drop_to_nobody=drop)
-
-
-def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
-           data: str | None = None) -> None:
-    encode = (lambda text: None if text is None else text.encode())
-    if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, f'mount {source} on {target}: {os.strerror(error)}')
-
-
-def _confine(libc: ctypes.CDLL, plan: _MountPlan) -> None:
-    """In the child, after unshare(CLONE_NEWNS): hide, privatise, bind its folder, drop privileges."""
-    handle = os.open(plan.folder, os.O_PATH | os.O_DIRECTORY)  # still reachable once its parents are hidden
-    _mount(libc, None, '/', None, MS_REC | MS_PRIVATE)          # nothing propagates back to the host
-    for folder in plan.hide:
-        _mount(libc, 'tmpfs', folder, 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=16k,mode=0755')
-    for closed, shown in plan.mask:
-        _reveal(libc, closed, shown)
-    for folder in plan.private:
-        _mount(libc, 'tmpfs', folder, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=1777')
-    CONFINED_VIEW.mkdir()
-    _mount(libc, f'/proc/self/fd/{handle}', str(CONFINED_VIEW), None, MS_BIND | MS_REC)
-    os.close(handle)
-    os.chdir(CONFINED_VIEW)
-    if plan.drop_to_nobody:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), 'prctl(PR_SET_NO_NEW_PRIVS) failed')
-
-
-def _reveal(libc: ctypes.CDLL, closed: str, shown: tuple[str, ...]) -> None:
-    """Replace ``closed`` by an empty folder that holds only read-only views of ``shown``."""
-    handles = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in shown]
-    _mount(libc, 'tmpfs', closed, 'tmpfs', MS_NOSUID | MS_NODEV, 'size=64k,mode=0755')
-    for path, handle in zip(shown, handles):
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        _mount(libc, f'/proc/self/fd/{handle}', path, None, MS_BIND | MS_REC)
-        _mount(libc, None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
-        os.close(handle)
-    _mount(libc, None, closed, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-
-
-def _child_setup(limits: Limits, cut_network: bool, plan: _MountPlan | None) -> Callable[[], None]:
+def _child_setup(limits: Limits, cut_network: bool, plan: MountPlan | None,
+                 group: ControlGroup | None) -> Callable[[], None]:
     parent = os.getpid()
 
     def setup() -> None:  # runs in the child between fork and exec
+        if group is not None:
+            group.join_self()
         libc = ctypes.CDLL(None, use_errno=True)
         cpu = limits.cpu_s or int(2 * limits.timeout_s * (os.cpu_count() or 1))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
@@ -243,7 +124,7 @@ def _child_setup(limits: Limits, cut_network: bool, plan: _MountPlan | None) -> 
             os._exit(EXIT_NO_NETNS if not plan else EXIT_NO_CONFINEMENT)
         if plan is not None:
             try:
-                _confine(libc, plan)
+                confine(libc, plan)
             except OSError as exc:
                 os.write(2, f'frugalbench: could not confine the child: {exc}\n'.encode())
                 os._exit(EXIT_NO_CONFINEMENT)
@@ -251,12 +132,6 @@ def _child_setup(limits: Limits, cut_network: bool, plan: _MountPlan | None) -> 
         if os.getppid() != parent:
             os._exit(EXIT_NO_CONFINEMENT)  # the parent died before the signal was armed
     return setup
-
-
-def _chown_tree(folder: Path, uid: int) -> None:
-    os.chown(folder, uid, uid)
-    for path in folder.rglob('*'):
-        os.chown(path, uid, uid, follow_symlinks=False)
 
 
 def _child_env(home: Path, threads: int, extra: dict[str, str] | None) -> dict[str, str]:
@@ -272,6 +147,7 @@ def _child_env(home: Path, threads: int, extra: dict[str, str] | None) -> dict[s
         'OMP_WAIT_POLICY': 'PASSIVE',
         'TORCH_FORCE_WEIGHTS_ONLY_LOAD': '1',
         'NO_ALBUMENTATIONS_UPDATE': '1',
+        'MPLCONFIGDIR': str(home),
     }
     for key in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE', 'CUDA_VISIBLE_DEVICES', 'LD_LIBRARY_PATH'):
         if key in os.environ:
@@ -295,153 +171,369 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_child(module: str, args: list[str], *, limits: Limits, log_path: Path,
-              on_event: Callable[[dict], None] | None = None,
-              extra_env: dict[str, str] | None = None, confine: Confinement | None = None,
-              pass_fds: tuple[int, ...] = (), on_start: Callable[[int], None] | None = None) -> ChildResult:
-    """Run ``python -m module args`` under ``limits``; raise ChildProcessError_ on limit or crash.
+class ChildSession:
+    """One running child: send frames, receive frames, and `close` (which kills everything it started).
 
-    With ``confine``, the child works in ``confine.folder`` (its HOME is ``home/`` there) and
-    ``args`` should name files relative to it; otherwise it works in a fresh temporary folder.
-    ``pass_fds`` are inherited (e.g. energy counters that only root can open); ``on_start`` gets
-    the child's real PID (to measure it from outside).
+    Use as a context manager. ``receive`` returns None once the child has exited cleanly and
+    its last frames are read; every failure (deadline, memory or process limit, a malformed
+    or excess frame, the child's own ``error`` frame, a crash) raises `ChildProcessError_`
+    after the child's whole group has been killed.
     """
-    limits = limits.or_defaults()
-    cut, how = network_can_be_cut()
-    cut = cut and limits.cut_network
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    enforced: dict[str, object] = {
-        'timeout_s': limits.timeout_s, 'memory_limit_mb': limits.memory_mb,
-        'cpu_limit_s': limits.cpu_s or int(2 * limits.timeout_s * (os.cpu_count() or 1)),
-        'network': how if cut else f'not cut ({how})', 'isolated_home': True, 'dies_with_parent': True}
-    if not limits.cut_network:
-        enforced['network'] = 'not cut (disabled by caller)'
-    plan = _plan_confinement(confine, enforced) if confine is not None else None
-    with tempfile.TemporaryDirectory(prefix='frugalbench-child-') as scratch, log_path.open('wb') as log:
-        if confine is not None:
-            home = confine.folder / 'home'
-            home.mkdir(parents=True, exist_ok=True)
-            child_home = CONFINED_VIEW / 'home' if plan else home.resolve()
-            cwd = str(confine.folder)
-            if plan and plan.drop_to_nobody:
-                _chown_tree(confine.folder, NOBODY)
+
+    def __init__(self, module: str, *, limits: Limits, log_path: Path, confine: Confinement | None = None,
+                 extra_env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
+                 max_payload: int = 1 << 20, doing: str = 'the child process') -> None:
+        self.limits = limits.or_defaults()
+        self.doing = doing
+        self.max_payload = max_payload
+        self.log_path = log_path
+        self.result = ChildResult(returncode=-1, log_path=log_path)
+        self._buffer = FrameBuffer(max_payload)
+        self._frames = 0
+        self._header_bytes = 0
+        self._done = False
+        self._eof = False
+        self._exited_at: float | None = None
+        self._killed_for: str | None = None
+        self._closed = False
+        self._last_watch = 0.0
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._start(module, confine, extra_env, pass_fds)
+
+    # --- start -------------------------------------------------------------------------------
+
+    def _start(self, module: str, confinement: Confinement | None, extra_env: dict[str, str] | None,
+               pass_fds: tuple[int, ...]) -> None:
+        limits = self.limits
+        cut, how = network_can_be_cut()
+        cut = cut and limits.cut_network
+        scratch_mb = limits.scratch_mb or int(limits.memory_mb)
+        enforced: dict[str, object] = {
+            'timeout_s': limits.timeout_s, 'memory_limit_mb': limits.memory_mb,
+            'cpu_limit_s': limits.cpu_s or int(2 * limits.timeout_s * (os.cpu_count() or 1)),
+            'network': how if cut else f'not cut ({how})', 'isolated_home': True, 'dies_with_parent': True}
+        if not limits.cut_network:
+            enforced['network'] = 'not cut (disabled by caller)'
+        self.group, why = create_group(f'{module.rsplit(".", 1)[-1]}-{uuid.uuid4().hex[:12]}',
+                                       GroupLimits(memory_bytes=int(limits.memory_mb) << 20, pids_max=limits.pids))
+        enforced['control_group'] = self.group.enforced() if self.group is not None else f'none ({why})'
+        enforced['processes'] = (f'every process of the group is killed at the end of the run'
+                                 if self.group is not None else
+                                 'its process group is killed at the end; a descendant that left it is not')
+        plan = plan_confinement(confinement, scratch_mb, enforced) if confinement is not None else None
+        self.result.enforced = enforced
+        if plan is not None:
+            home, cwd = CONFINED_VIEW / 'home', '/'
         else:
-            child_home, cwd = Path(scratch), scratch
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, '-m', module, *args], stdout=subprocess.PIPE, stderr=log,
-            cwd=cwd, env=_child_env(child_home, limits.threads, extra_env),
-            preexec_fn=_child_setup(limits, cut, plan), start_new_session=True, pass_fds=pass_fds)
-        result = ChildResult(returncode=-1, enforced=enforced, log_path=log_path)
-        if on_start is not None:
-            on_start(process.pid)
-        killed_for: list[str] = []
-        reaped = threading.Event()
-        watchdog = threading.Thread(target=_watch, args=(process, limits, started, result, killed_for, reaped),
-                                    daemon=True)
-        watchdog.start()
-        assert process.stdout is not None
-        for raw in process.stdout:
-            event = _parse_event(raw)
-            if event is None:
-                continue
-            result.events.append(event)
-            if on_event is not None:
-                on_event(event)
-        _, status, usage = os.wait4(process.pid, 0)  # only this thread reaps the child
-        reaped.set()
-        process.returncode = os.waitstatus_to_exitcode(status)
-        watchdog.join(timeout=5)
-        result.cpu_seconds = usage.ru_utime + usage.ru_stime
-        result.peak_rss_mb = max(result.peak_rss_mb, usage.ru_maxrss / 1024)  # kernel's high-water mark
-        result.returncode = process.returncode
-        result.wall_seconds = time.monotonic() - started
-    _raise_for_failure(result, killed_for, log_path)
-    return result
+            self._scratch = tempfile.TemporaryDirectory(prefix='frugalbench-child-')
+            home = cwd_path = Path(self._scratch.name)
+            cwd = str(cwd_path)
+            if confinement is not None and confinement.submission is not None:
+                (cwd_path / 'submission').symlink_to(confinement.submission.resolve())
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log: IO[bytes] = self.log_path.open('wb')
+        request_read, self._to_child = os.pipe()
+        self._from_child, reply_write = os.pipe()
+        self._started = time.monotonic()
+        self._deadline = self._started + float(limits.timeout_s)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, '-P', '-s', '-m', module], stdin=request_read, stdout=reply_write,
+                stderr=self._log, cwd=cwd, env=_child_env(home, limits.threads, extra_env),
+                preexec_fn=_child_setup(limits, cut, plan, self.group), start_new_session=True,
+                pass_fds=pass_fds)
+        except BaseException:
+            for fd in (request_read, reply_write, self._to_child, self._from_child):
+                os.close(fd)
+            self._log.close()
+            self._remove_group()
+            raise
+        os.close(request_read)
+        os.close(reply_write)
+        for fd in (self._to_child, self._from_child):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self.pid = self.process.pid
 
+    def __enter__(self) -> ChildSession:
+        return self
 
-def _watch(process: subprocess.Popen, limits: Limits, started: float, result: ChildResult,
-           killed_for: list[str], reaped: threading.Event) -> None:
-    # Never process.poll() here: it would reap the child and take its rusage from os.wait4.
-    while not reaped.is_set():
-        rss_mb = _tree_rss_kb(process.pid) / 1024
-        result.peak_rss_mb = max(result.peak_rss_mb, rss_mb)
-        if rss_mb > limits.memory_mb:
-            killed_for.append(f'memory limit exceeded ({rss_mb:.0f} MB > {limits.memory_mb} MB); '
-                              f'raise it with --memory-limit if the model needs more')
-        elif time.monotonic() - started > limits.timeout_s:
-            killed_for.append(f'timed out after {limits.timeout_s:.0f} s; raise it with --timeout '
-                              f'if the model is that slow')
-        if killed_for:
-            _kill_group(process)
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds of the child so far: its whole group where there is one, else the process itself."""
+        if self.group is not None:
+            seconds = self.group.cpu_seconds()
+            if seconds is not None:
+                return seconds
+        try:
+            text = Path(f'/proc/{self.pid}/stat').read_text()
+        except OSError:
+            return None
+        fields = text[text.rindex(')') + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- channel -----------------------------------------------------------------------------
+
+    def send(self, kind: str, payload: bytes = b'', **header: Any) -> None:
+        """Write one frame to the child; a child that stops reading is stopped at the deadline."""
+        data = memoryview(encode(kind, payload, **header))
+        while data:
+            self._check_deadline()
+            _, writable, _ = select.select([], [self._to_child], [], self._wait_s(None))
+            if writable:
+                try:
+                    written = os.write(self._to_child, data[:1 << 16])
+                except BrokenPipeError:
+                    self._fail_from_exit(f'{self.doing} stopped reading its requests')
+                except BlockingIOError:
+                    continue
+                data = data[written:]
+            self._watch()
+
+    def receive(self, timeout_s: float | None = None) -> Frame | None:
+        """The next frame (``error`` frames raise); None when the child ended without more."""
+        give_up = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            frame = self._pop()
+            if frame is not None:
+                return frame
+            if self._eof:
+                self._finish_exit()
+                return None
+            self._check_deadline()
+            if give_up is not None and time.monotonic() >= give_up:
+                raise ChildProcessError_(f'{self.doing} did not answer within {timeout_s:.0f} s')
+            readable, _, _ = select.select([self._from_child], [], [], self._wait_s(give_up))
+            if readable:
+                self._read_available()
+            self._watch()
+
+    def expect(self, *kinds: str, timeout_s: float | None = None) -> Frame:
+        """The next frame, which must be one of ``kinds``."""
+        frame = self.receive(timeout_s)
+        if frame is None:
+            self._fail(f'{self.doing} exited without sending {" or ".join(kinds)}')
+        if frame.kind not in kinds:
+            self._fail(f'{self.doing} sent {frame.kind[:40]!r} where {" or ".join(kinds)} was expected')
+        return frame
+
+    def _wait_s(self, give_up: float | None) -> float:
+        now = time.monotonic()
+        ends = [self._deadline, now + POLL_S] + ([give_up] if give_up is not None else [])
+        if self._exited_at is not None:
+            ends.append(self._exited_at + DRAIN_S)
+        return max(0.0, min(ends) - now)
+
+    def _read_available(self) -> None:
+        try:
+            chunk = os.read(self._from_child, 1 << 20)
+        except BlockingIOError:
             return
-        reaped.wait(0.05)
+        if not chunk:
+            self._eof = True
+            return
+        try:
+            self._buffer.feed(chunk)
+        except FrameError as exc:
+            self._fail(f'{self.doing} broke the channel protocol: {exc}')
 
+    def _pop(self) -> Frame | None:
+        try:
+            frame = self._buffer.pop()
+        except FrameError as exc:
+            self._fail(f'{self.doing} broke the channel protocol: {exc}')
+        if frame is None:
+            return None
+        self._frames += 1
+        self._header_bytes += len(frame.header) + 16
+        if self._frames > MAX_FRAMES or self._header_bytes > MAX_HEADER_TOTAL:
+            self._fail(f'{self.doing} flooded the channel (more than {MAX_FRAMES} messages or '
+                       f'{MAX_HEADER_TOTAL >> 20} MB of headers)')
+        if self._done:
+            self._fail(f'{self.doing} sent {frame.kind[:40]!r} after done (refused)')
+        if frame.kind == 'error':
+            message = frame.get('message')
+            self._fail(str(message)[:MAX_MESSAGE_CHARS] if isinstance(message, str) and message
+                       else f'{self.doing} reported an error without a message')
+        if frame.kind == 'done':
+            self._done = True
+        if frame.kind != 'file':
+            self.result.events.append({**frame.header, 'event': frame.kind})
+        return frame
 
-def read_child_output(path: Path, folder: Path) -> bytes:
-    """The bytes of a file a child wrote in ``folder``, refusing links and non-regular files.
+    # --- limits and the end of the run --------------------------------------------------------
 
-    The parent may read what the child may not (e.g. the ground truth): a child that left a
-    link where its output belongs must not make the parent read a file for it.
-    """
-    parent, root = os.path.realpath(path.parent), os.path.realpath(folder)
-    if parent != root and not parent.startswith(root + os.sep):
-        raise ChildProcessError_(f'{path.name}: its folder leads out of the child folder (refused)')
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise ChildProcessError_(f'the child process did not write {path.name}') from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ChildProcessError_(f'the child process left a link instead of {path.name} (refused: outputs '
-                                     'must be files it wrote)') from None
-        raise ChildProcessError_(f'cannot read {path.name} written by the child: {exc.strerror}') from None
-    with os.fdopen(handle, 'rb') as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            raise ChildProcessError_(f'the child process left something other than a file as {path.name}')
-        return stream.read()
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self._deadline:
+            self._fail(f'timed out after {self.limits.timeout_s:.0f} s; raise it with --timeout if the model '
+                       'is that slow', killed=True)
 
+    def _watch(self) -> None:
+        """Notice the child's exit (start the drain clock); without a group, watch its memory."""
+        if self._exited_at is None:
+            self._reap(block=False)
+        elif time.monotonic() > self._exited_at + DRAIN_S:
+            self._eof = True  # a descendant holds the pipe: stop listening
+        if self.group is not None or self._exited_at is not None:
+            return
+        now = time.monotonic()
+        if now - self._last_watch < POLL_S:
+            return
+        self._last_watch = now
+        rss_mb = _tree_rss_kb(self.pid) / 1024
+        self.result.peak_rss_mb = max(self.result.peak_rss_mb, rss_mb)
+        if rss_mb > float(self.limits.memory_mb):
+            self._fail(f'memory limit exceeded ({rss_mb:.0f} MB > {self.limits.memory_mb} MB); raise it '
+                       'with --memory-limit if the model needs more', killed=True)
 
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    def _reap(self, block: bool) -> bool:
+        """Collect the child's exit status and rusage (True once it has exited)."""
+        if self._exited_at is not None:
+            return True
+        give_up = time.monotonic() + (5.0 if block else 0.0)
+        while True:
+            try:
+                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status, usage = self.pid, 0, None
+            if pid:
+                self._exited_at = time.monotonic()
+                self.process.returncode = self.result.returncode = os.waitstatus_to_exitcode(status)
+                if usage is not None:
+                    self.result.cpu_seconds = usage.ru_utime + usage.ru_stime
+                    self.result.peak_rss_mb = max(self.result.peak_rss_mb, usage.ru_maxrss / 1024)
+                self._kill_all()   # descendants must not keep the pipe (or anything else) open
+                return True
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(0.02)
 
+    def _kill_all(self) -> None:
+        if self.group is not None:
+            killed = self.group.kill_all()
+            if killed:
+                self.result.enforced['processes_killed_at_end'] = \
+                    int(self.result.enforced.get('processes_killed_at_end', 0)) + killed
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
-def _parse_event(raw: bytes) -> dict | None:
-    try:
-        event = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    def _finish_exit(self) -> None:
+        """The stream ended: reap the child and raise if it did not end well."""
+        self._reap(block=True)
+        reason = self._limit_reason()
+        if reason is not None:
+            self._fail(reason)
+        code = self.result.returncode
+        if code == 0:
+            return
+        if code == EXIT_NO_NETNS:
+            self._fail('could not cut the network for the child (unshare failed)')
+        if code == EXIT_NO_CONFINEMENT:
+            self._fail(f'could not confine {self.doing} (mount namespace or privilege drop failed): '
+                       f'{self._log_tail()}')
+        if code == -signal.SIGXCPU:
+            why = f'exceeded its CPU-time limit ({self.result.enforced["cpu_limit_s"]} s)'
+        elif code < 0:
+            why = f'was killed by signal {signal.Signals(-code).name}'
+        else:
+            why = f'exited with status {code}'
+        self._fail(f'{self.doing} {why}; see its log {self.log_path}: {self._log_tail()}')
+
+    def _limit_reason(self) -> str | None:
+        if self.group is None:
+            return None
+        if self.group.memory_limit_hit():
+            return (f'memory limit exceeded ({self.limits.memory_mb} MB, counting what it wrote to its private '
+                    '/tmp, /var/tmp and /dev/shm); raise it with --memory-limit if the model needs more')
+        if self.group.pids_limit_hit():
+            return (f'process limit reached ({self.limits.pids} processes and threads): a model process must '
+                    'not start processes of its own')
         return None
-    return event if isinstance(event, dict) else None
+
+    def _fail(self, reason: str, killed: bool = False) -> None:
+        """Close the run and raise; a limit the run hit explains the failure better than its symptom."""
+        if killed and self._killed_for is None:
+            self._killed_for = reason
+        self.close()
+        limit = self.result.enforced.get('limit_hit')
+        raise ChildProcessError_(self._killed_for or (limit if isinstance(limit, str) else None) or reason)
+
+    def _fail_from_exit(self, fallback: str) -> None:
+        self._reap(block=True)
+        self._fail(self._limit_reason() or fallback)
+
+    def close(self) -> ChildResult:
+        """Kill every process the child started, reap it, remove its group; idempotent."""
+        if self._closed:
+            return self.result
+        self._closed = True
+        if not self._reap(block=False):
+            self._kill_all()
+            self._reap(block=True)
+        self._kill_all()
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._log.close()
+        if self.group is not None:
+            reason = self._limit_reason()
+            if reason is not None:
+                self.result.enforced['limit_hit'] = reason
+            self.result.group_peak_mb = _mb(self.group.peak_memory_bytes())
+            cpu = self.group.cpu_seconds()
+            if cpu is not None:
+                self.result.cpu_seconds = max(self.result.cpu_seconds, cpu)
+        self._remove_group()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+        self.result.wall_seconds = time.monotonic() - self._started
+        return self.result
+
+    def _remove_group(self) -> None:
+        if self.group is not None:
+            try:
+                self.group.remove()
+            except OSError as exc:
+                self.result.enforced['control_group_cleanup'] = f'failed: {exc}'
+
+    def _log_tail(self) -> str:
+        try:
+            lines = [line for line in self.log_path.read_text(errors='replace').splitlines() if line.strip()]
+        except OSError:
+            return ''
+        return lines[-1][:300] if lines else '(empty log)'
 
 
-def _raise_for_failure(result: ChildResult, killed_for: list[str], log_path: Path) -> None:
-    if killed_for:
-        raise ChildProcessError_(killed_for[0])
-    error = result.last('error')
-    if error is not None:
-        raise ChildProcessError_(str(error.get('message', 'the child reported an error')))
-    if result.returncode == 0:
-        return
-    if result.returncode == EXIT_NO_NETNS:
-        raise ChildProcessError_('could not cut the network for the child (unshare failed)')
-    if result.returncode == EXIT_NO_CONFINEMENT:
-        raise ChildProcessError_(f'could not confine the child process (mount namespace or privilege drop '
-                                 f'failed): {_log_tail(log_path)}')
-    if result.returncode == -signal.SIGXCPU:
-        reason = f'exceeded its CPU-time limit ({result.enforced["cpu_limit_s"]} s)'
-    elif result.returncode < 0:
-        reason = f'killed by signal {signal.Signals(-result.returncode).name}'
-    else:
-        reason = f'exited with status {result.returncode}'
-    raise ChildProcessError_(f'the model process {reason}; see its log {log_path}: {_log_tail(log_path)}')
+def _mb(value: int | None) -> float | None:
+    return None if value is None else round(value / (1 << 20), 1)
 
 
-def _log_tail(log_path: Path) -> str:
-    try:
-        lines = [line for line in log_path.read_text(errors='replace').splitlines() if line.strip()]
-    except OSError:
-        return ''
-    return lines[-1][:300] if lines else '(empty log)'
+def run_child(module: str, request: dict[str, Any], *, limits: Limits, log_path: Path,
+              on_event: Callable[[dict], None] | None = None, extra_env: dict[str, str] | None = None,
+              confine: Confinement | None = None, pass_fds: tuple[int, ...] = (),
+              on_start: Callable[[int], None] | None = None, max_payload: int = 1 << 20,
+              doing: str = 'the child process') -> ChildResult:
+    """Run ``module`` on one request until it ends; raise ChildProcessError_ on limit or crash.
+
+    Events (every frame but ``file``) are passed to ``on_event`` and kept in the result;
+    ``file`` frames (``name`` + payload, at most ``max_payload`` bytes) are kept in ``files``.
+    """
+    with ChildSession(module, limits=limits, log_path=log_path, confine=confine, extra_env=extra_env,
+                      pass_fds=pass_fds, max_payload=max_payload, doing=doing) as child:
+        if on_start is not None:
+            on_start(child.pid)
+        child.send('request', **request)
+        while (frame := child.receive()) is not None:
+            if frame.kind == 'file':
+                name = frame.get('name')
+                if not isinstance(name, str) or not name or name in child.result.files:
+                    child._fail(f'{doing} sent a file without a name, or twice')
+                child.result.files[name] = frame.payload
+            elif on_event is not None:
+                on_event({**frame.header, 'event': frame.kind})
+        return child.close()

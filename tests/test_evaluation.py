@@ -85,7 +85,14 @@ def test_measurements_equal_the_reference_counters_on_the_same_forward(tiny_benc
     assert document['energy']['method'] != 'unavailable' or document['energy']['unavailable_reason']
     assert document['energy']['measured'] is (document['energy']['method'] in ('rapl', 'nvml', 'pyjoules'))
     assert document['latency']['median_ms'] > 0 and document['memory']['peak_rss_mb'] > 10
-    assert {'model_process', 'measure_compute', 'measure_latency', 'accuracy_scoring'} <= set(document['timings'])
+    assert {'config_read', 'model_process', 'pass_compute', 'pass_queries'} <= set(document['timings'])
+    assert document['measurement_protocol']['protocol_version'] == 2
+    assert document['compute']['trusted'] is True and document['compute']['untrusted_reason'] is None
+    weights = [t for k, t in model.state_dict().items()
+               if not k.startswith('auxiliary_head.') and k.rsplit('.', 1)[-1] not in
+               ('running_mean', 'running_var', 'num_batches_tracked')]
+    assert document['compute']['params'] == sum(t.numel() for t in weights)
+    assert document['accuracy']['determinism']['images'][0]['changed_pixels'] == 0
 
 
 def test_unchanged_submission_reuses_the_stored_run_unless_forced(tiny_benchmark, make_submission) -> None:

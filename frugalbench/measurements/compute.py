@@ -22,6 +22,7 @@ import importlib.metadata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -190,3 +191,32 @@ def count_compute(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 512, 5
         raise ValueError(f'input_shape must be (N, C, H, W), not {input_shape}')
     x = example_input(model, tuple(input_shape))
     return [count_params(model), count_macs(model, x), count_flops(model, x)]
+
+
+NORM_STATISTICS = ('running_mean', 'running_var', 'num_batches_tracked')
+AUXILIARY_PREFIX = 'auxiliary_head.'
+
+
+def checkpoint_params(path: Path) -> Measurement:
+    """Parameters counted by the parent from the checkpoint's tensors (never from the model process).
+
+    Every tensor the evaluated model loads counts, buffers included (a model cannot hide weights by
+    keeping them as buffers); normalisation running statistics and counters, and training-only
+    auxiliary heads, do not. The file is opened weights-only and memory-mapped.
+    """
+    state = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    if not isinstance(state, dict):
+        raise ValueError('the checkpoint is not a state dict')
+    counted = excluded = 0
+    for key, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        if str(key).startswith(AUXILIARY_PREFIX) or str(key).rsplit('.', 1)[-1] in NORM_STATISTICS:
+            excluded += tensor.numel()
+        else:
+            counted += tensor.numel()
+    return Measurement(name='params', value=counted, unit='parameters',
+                       method='checkpoint tensors, counted by the harness (torch.load weights_only)',
+                       tool_version=torch.__version__, measured=True,
+                       details={'excluded': 'normalisation running statistics, auxiliary heads',
+                                'excluded_elements': excluded, 'buffers_included': True})

@@ -491,7 +491,97 @@ class CodecarbonMeter:
                                     measured=self.measured, details=details)
 
 
-Meter = CounterMeter | CodecarbonMeter
+class CpuTimeEstimate:
+    """An energy *estimate* of a process group taken from outside: its CPU seconds x TDP / logical CPUs.
+
+    The same formula as codecarbon's ``process`` tracking (``estimate-cpu-time-tdp``), applied by the
+    parent to the CPU time the kernel accounted to the model process's group, so nothing the model
+    process does can change it. The TDP comes from codecarbon's CPU database (`cpu_tdp_watts`).
+    """
+
+    def __init__(self, protocol: Protocol, cpu_seconds: Callable[[], float | None], *,
+                 tried: list[dict[str, str]] | None = None) -> None:
+        self.protocol = protocol
+        self.tried = tried or []
+        self.method, self.measured = 'estimate-cpu-time-tdp', False
+        self.tool_version = _version('codecarbon')
+        self._cpu_seconds = cpu_seconds
+        self._window = _Window()
+        self._cpu: list[float | None] = []
+
+    def measure_idle(self) -> float:
+        return 0.0  # an estimate from CPU time has no idle share to subtract
+
+    def start(self) -> None:
+        self._cpu = [self._cpu_seconds()]
+        self._window.started = time.monotonic()
+
+    def stop(self) -> None:
+        self._window.stopped = time.monotonic()
+        self._cpu.append(self._cpu_seconds())
+
+    def __enter__(self) -> CpuTimeEstimate:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def measurements(self, images: int) -> list[Measurement]:
+        watts, source = cpu_tdp_watts()
+        cpus = os.cpu_count() or 1
+        details: dict[str, Any] = {'tdp_watts': watts, 'tdp_source': source, 'logical_cpus': cpus,
+                                   'backends_tried': self.tried, 'idle_subtracted': False}
+        before, after = (self._cpu + [None, None])[:2]
+        run: float | None = None
+        if before is None or after is None:
+            details['reason'] = 'the CPU time of the model process could not be read'
+        else:
+            details['cpu_seconds'] = after - before
+            run = (after - before) * watts / cpus
+        return _energy_measurements(self.protocol, run_joules=run, seconds=self._window.seconds, images=images,
+                                    method=self.method, tool_version=self.tool_version, measured=False,
+                                    details=details)
+
+
+_TDP_CACHE: tuple[float, str] | None = None
+
+
+def cpu_tdp_watts() -> tuple[float, str]:
+    """This CPU's TDP in watts and where it came from (codecarbon's database; cached per process)."""
+    global _TDP_CACHE
+    if _TDP_CACHE is None:
+        try:
+            logging.getLogger('codecarbon').setLevel(logging.ERROR)
+            from codecarbon.core.cpu import TDP
+            tdp = TDP()
+            if tdp.tdp:
+                _TDP_CACHE = float(tdp.tdp), f'codecarbon CPU database ({tdp.model})'
+            else:
+                raise ValueError('unknown CPU')
+        except Exception:  # noqa: BLE001 - the database is optional; the default is stated
+            cpus = os.cpu_count() or 1
+            _TDP_CACHE = 4.0 * cpus, f'default 4 W per logical CPU x {cpus} (CPU model unknown)'
+    return _TDP_CACHE
+
+
+Meter = CounterMeter | CodecarbonMeter | CpuTimeEstimate
+
+
+def open_outside_meter(protocol: Protocol, device: str, cpu_seconds: Callable[[], float | None], *,
+                       powercap_root: Path = POWERCAP_ROOT) -> CounterMeter | CpuTimeEstimate:
+    """A meter the parent reads while a child works: a hardware counter, else `CpuTimeEstimate`."""
+    tried: list[dict[str, str]] = []
+    factories: list[tuple[str, Callable[[], EnergyCounter]]] = [('rapl', lambda: RaplCounter(powercap_root))]
+    if device.startswith('cuda'):
+        index = int(device.split(':')[1]) if ':' in device else 0
+        factories.insert(0, ('nvml', lambda: NvmlCounter(PynvmlReader(index))))
+    for name, factory in factories:
+        try:
+            return CounterMeter(factory(), protocol, tried=tried)
+        except BackendUnavailable as exc:
+            tried.append({'backend': name, 'reason': str(exc)})
+    return CpuTimeEstimate(protocol, cpu_seconds, tried=tried)
 
 
 def open_meter(protocol: Protocol, device: str = 'cpu', *, powercap_root: Path = POWERCAP_ROOT,

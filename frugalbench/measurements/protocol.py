@@ -31,6 +31,13 @@ class LatencyProtocol:
 
 
 @dataclass(frozen=True)
+class QueriesProtocol:
+    warmup: int
+    determinism_images: int
+    max_changed_pixels: int
+
+
+@dataclass(frozen=True)
 class InstructionsProtocol:
     event: str
     threads: int
@@ -58,6 +65,7 @@ class EnergyProtocol:
 @dataclass(frozen=True)
 class Protocol:
     version: int
+    queries: QueriesProtocol
     latency: LatencyProtocol
     instructions: InstructionsProtocol
     busy: BusyThresholds
@@ -70,12 +78,13 @@ class Protocol:
 
 _Section = TypeVar('_Section')
 _SECTIONS: dict[str, type] = {
+    'queries': QueriesProtocol,
     'latency': LatencyProtocol,
     'instructions': InstructionsProtocol,
     'busy': BusyThresholds,
     'energy': EnergyProtocol,
 }
-_NON_NEGATIVE = {'warmup'}
+_NON_NEGATIVE = {'warmup', 'determinism_images', 'max_changed_pixels'}
 
 
 def _section(source: Path, name: str, cls: type[_Section], raw: Any) -> _Section:

@@ -1,48 +1,67 @@
-"""The model stage: read a submission's config and run its model, each in a limited child.
+"""The model stage: read a submission's config and run its model, each in a confined child.
 
-The parent process (this module) never executes submission code; it prepares requests,
-starts children (frugalbench.isolation) and collects their events. Each child gets its own
-folder holding copies of what it may read (the submission, the test images, the request) and
-is confined there: benchmark data, results and work folders are hidden from it
-(``protected_folders``), so the model process never sees an annotation file.
+The parent process (this module) never executes submission code. `read_config` executes the
+config in a throw-away child and keeps it as data; `start_model` starts the model worker (which
+loads torch and MMSeg while the config is read), `ModelProcess.load` sends it the config, and
+from then on the model only answers queries: the parent sends an encoded test image, times the
+answer on its own clock and checks it with `read_answer` (size, shape, values) before anything
+scores it. Benchmark data, results and work folders are hidden from every child
+(``protected_folders``): the model process never sees an annotation file.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from frugalbench.benchmarks import Benchmark, list_benchmarks
-from frugalbench.errors import FrugalbenchError
-from frugalbench.isolation import ChildResult, Confinement, Limits, read_child_output, run_child
-from frugalbench.measurements.energy import INHERITED_COUNTERS_ENV, open_rapl_counter_files
-from frugalbench.measurements.protocol import load_protocol
-from frugalbench.model.channel import REPLY_FD_ENV
-from frugalbench.model.outside import OutsideInstructionCounter
+from frugalbench.confinement import unreadable_entries
+from frugalbench.errors import ChildProcessError_, FrugalbenchError, OutputError, SubmissionError
+from frugalbench.frames import Frame
+from frugalbench.isolation import ChildResult, ChildSession, Confinement, Limits, run_child
 from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.submission import Submission
 
 CONFIG_READ_TIMEOUT_S = 120.0  # reading a config takes seconds; a hang is stopped here
+MAX_CONFIG_BYTES = 4 << 20
+MAX_IMAGE_BYTES = 64 << 20
 
-__all__ = ['ModelConfig', 'Predictions', 'read_config', 'predict', 'evaluation_pipeline', 'protected_folders',
-           'child_folder', 'path_in_copy']
+__all__ = ['ModelConfig', 'ModelProcess', 'read_config', 'start_model', 'read_answer', 'evaluation_pipeline',
+           'protected_folders', 'path_in_view', 'check_readable']
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """A submission's config, executed in a child and kept as plain data."""
 
-    path: Path          # the JSON dump
-    sha256: str         # hash of the canonical JSON
+    text: str            # the canonical JSON dump
+    sha256: str          # hash of ``text``
     custom_imports: tuple[str, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> ModelConfig:
+        """Parse the child's dump; the parent alone decides from it whether submission code runs."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise SubmissionError('the config reader sent something that is not JSON (refused)') from None
+        if not isinstance(data, dict):
+            raise SubmissionError('the config is not a mapping')
+        custom = data.get('custom_imports')
+        imports = custom.get('imports') if isinstance(custom, dict) else None
+        if custom is not None and not (isinstance(imports, list) and all(isinstance(m, str) for m in imports)):
+            raise SubmissionError("custom_imports must be dict(imports=['module', ...]) in the config")
+        return cls(text=text, sha256=hashlib.sha256(text.encode()).hexdigest(),
+                   custom_imports=tuple(imports or ()))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.text)
 
     @property
     def custom_code(self) -> bool:
@@ -51,35 +70,20 @@ class ModelConfig:
     def architecture(self) -> str | None:
         """'<backbone type> + <decode head type>' from the config (compressed variants keep their
         parent's), for grouping runs of one architecture; None when the config does not say."""
-        model = json.loads(self.path.read_text()).get('model') or {}
+        model = self.data.get('model') or {}
+        if not isinstance(model, dict):
+            return None
         parts = [(model.get(key) or {}).get('type') if isinstance(model.get(key), dict) else None
                  for key in ('backbone', 'decode_head')]
         return ' + '.join(str(p) for p in parts if p) or None
 
 
-@dataclass(frozen=True)
-class Predictions:
-    """Label maps written by the model child, one PNG per image, in input order."""
-
-    folder: Path
-    count: int
-    params: int
-    child: ChildResult
-    measurements: list[dict] = field(default_factory=list)   # Measurement.to_dict() items
-    measurement_timings: dict[str, float] = field(default_factory=dict)
-    protocol: dict[str, object] = field(default_factory=dict)
-
-    def path(self, index: int) -> Path:
-        return self.folder / f'{index:06d}.png'
-
-    def label_map(self, index: int) -> np.ndarray:
-        """The child's prediction for image ``index`` (a link or a missing file fails the run)."""
-        data = read_child_output(self.path(index), self.folder.parent)
-        return np.array(Image.open(io.BytesIO(data)))
-
-
 def evaluation_pipeline(benchmark: Benchmark) -> list[dict]:
-    """The test-time data pipeline the benchmark fixes (a submission's own is ignored)."""
+    """The test-time data pipeline the benchmark fixes (a submission's own is ignored).
+
+    The model process receives encoded images, decodes each as ``LoadImageFromFile`` does and
+    runs the steps after it.
+    """
     steps: list[dict] = [dict(type='LoadImageFromFile')]
     if benchmark.eval_size is not None:
         steps.append(dict(type='Resize', scale=tuple(benchmark.eval_size), keep_ratio=False))
@@ -114,103 +118,130 @@ def protected_folders(*extra: Path) -> tuple[Path, ...]:
     return tuple(folders)
 
 
-def child_folder(parent: Path, name: str, submission: Submission) -> Path:
-    """A fresh folder for one child holding a copy of the submission (in ``submission/``)."""
-    folder = parent / name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    # symlinks stay links: one pointing out of the folder leads to a hidden or private path
-    shutil.copytree(submission.folder, folder / 'submission', symlinks=True,
-                    ignore=shutil.ignore_patterns('__pycache__'))
-    return folder
+def check_readable(submission: Submission) -> None:
+    """The model process runs as a user of its own: every file it needs must be readable by others."""
+    unreadable = unreadable_entries(submission.folder)
+    if unreadable:
+        raise SubmissionError(f'the model process cannot read {", ".join(unreadable)}: it runs as an unprivileged '
+                              f'user of its own; make the folder readable: chmod -R o+rX {submission.folder}')
 
 
-def path_in_copy(path: Path, submission: Submission) -> str:
-    """``path`` (inside the submission) as the child sees it: relative to its folder's copy."""
+def path_in_view(path: Path, submission: Submission) -> str:
+    """``path`` (inside the submission) as the child sees it: relative to its ``submission/`` view."""
     return str(Path('submission') / path.resolve().relative_to(submission.folder.resolve()))
 
 
 def read_config(submission: Submission, work: Path, limits: Limits,
                 protected: tuple[Path, ...] | None = None) -> ModelConfig:
     """Execute the config in a throw-away, confined child and return it as data."""
-    folder = child_folder(work, 'config_child', submission)
+    check_readable(submission)
     result = run_child('frugalbench.model.config_reader',
-                       [path_in_copy(submission.config_path, submission), 'config.json'],
+                       {'config': path_in_view(submission.config_path, submission)},
                        limits=replace(limits, timeout_s=min(limits.or_defaults().timeout_s, CONFIG_READ_TIMEOUT_S)),
-                       log_path=work / 'config_reader.log',
-                       confine=Confinement(folder, protected if protected is not None else protected_folders()))
-    out = work / 'config.json'
-    text = read_child_output(folder / 'config.json', folder).decode()
-    out.write_text(text)
-    shutil.rmtree(folder, ignore_errors=True)
-    done = result.last('done') or {}
-    return ModelConfig(path=out, sha256=hashlib.sha256(text.encode()).hexdigest(),
-                       custom_imports=tuple(done.get('custom_imports', ())))
-
-
-def _stage_images(images: list[Path], folder: Path) -> list[str]:
-    """Copy the test images (never their annotations) into the child's folder, named by index."""
-    (folder / 'images').mkdir()
-    names = []
-    for index, image in enumerate(images):
-        name = f'images/{index:06d}{image.suffix.lower()}'
-        shutil.copyfile(image, folder / name)
-        names.append(name)
-    return names
-
-
-def predict(submission: Submission, config: ModelConfig, benchmark: Benchmark, images: list[Path],
-            work: Path, limits: Limits, device: str = 'cpu',
-            on_progress: Callable[[int, int], None] | None = None, measure: bool = False,
-            protocol_path: Path | None = None, protected: tuple[Path, ...] | None = None) -> Predictions:
-    """Run the model over ``images`` in a confined child; only copies of the images reach it."""
-    folder = child_folder(work, 'model_child', submission)
-    shutil.copyfile(config.path, folder / 'config.json')
-    if protocol_path is not None:
-        shutil.copyfile(protocol_path, folder / 'protocol.yaml')
-    (folder / 'predictions').mkdir()
-    request = dict(config='config.json', checkpoint=path_in_copy(submission.checkpoint_path, submission),
-                   images=_stage_images(images, folder), out_dir='predictions', device=device,
-                   threads=limits.threads, num_classes=benchmark.num_classes,
-                   pipeline=evaluation_pipeline(benchmark),
-                   code_dir='submission' if config.custom_code else None,
-                   measure=measure, protocol_path='protocol.yaml' if protocol_path else None)
-    (folder / 'request.json').write_text(json.dumps(request))
-
-    reply_read, reply_write = os.pipe() if measure else (None, None)
-    outside = (OutsideInstructionCounter(load_protocol(protocol_path), reply_write)
-               if reply_write is not None else None)
-
-    def on_event(event: dict) -> None:
-        if outside is not None:
-            outside.on_event(event)
-        if on_progress is None:
-            return
-        if event.get('event') == 'progress':
-            on_progress(int(event['done']), int(event['total']))
-        elif event.get('event') == 'stage':
-            on_progress(0, 0)
-
-    counters = open_rapl_counter_files() if measure else {}
-    env = {INHERITED_COUNTERS_ENV: json.dumps(counters)} if counters else {}
-    if reply_read is not None:
-        env[REPLY_FD_ENV] = str(reply_read)
-    inherited = (*counters.values(), *((reply_read,) if reply_read is not None else ()))
+                       log_path=work / 'config_reader.log', max_payload=MAX_CONFIG_BYTES,
+                       confine=Confinement(submission.folder, protected if protected is not None
+                                           else protected_folders()),
+                       doing='reading the config')
+    data = result.files.get('config.json')
+    if data is None or result.last('done') is None:
+        raise ChildProcessError_('the config reader ended without sending the config')
     try:
-        result = run_child('frugalbench.model.worker', ['request.json'], limits=limits,
-                           log_path=work / 'worker.log', on_event=on_event,
-                           confine=Confinement(folder, protected if protected is not None else protected_folders()),
-                           extra_env=env or None, pass_fds=inherited,
-                           on_start=outside.attach_to if outside is not None else None)
-    finally:
-        for handle in (*inherited, *((reply_write,) if reply_write is not None else ())):
-            os.close(handle)
-    done = result.last('done') or {}
-    measured = result.last('measurements') or {}
-    items = list(measured.get('items', []))
-    if outside is not None and outside.measurement is not None:
-        items.append(outside.measurement.to_dict())
-    return Predictions(folder=folder / 'predictions', count=len(images), params=int(done.get('params', 0)),
-                       child=result, measurements=items,
-                       measurement_timings=dict(measured.get('timings', {})),
-                       protocol={k: measured[k] for k in ('protocol_version', 'protocol_sha256') if k in measured})
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise SubmissionError('the config reader sent a config that is not UTF-8 text (refused)') from None
+    return ModelConfig.from_text(text)
+
+
+def read_answer(frame: Frame, query_id: int, shape: tuple[int, int], num_classes: int,
+                ignore_index: int) -> np.ndarray:
+    """The one reader of model answers: a label map of ``shape`` with values that are classes or ignore."""
+    height, width = frame.get('height'), frame.get('width')
+    if frame.kind != 'answer' or frame.get('id') != query_id:
+        raise OutputError(f'the model answered {frame.kind[:40]!r} (id {str(frame.get("id"))[:20]}) to query '
+                          f'{query_id}: answers must come in order, one per query')
+    if (height, width) != shape:
+        raise OutputError(f'the prediction is {str(height)[:12]} x {str(width)[:12]} pixels; the image is '
+                          f'{shape[0]} x {shape[1]} (predictions must be at the image\'s own size)')
+    if len(frame.payload) != shape[0] * shape[1]:
+        raise OutputError(f'the prediction holds {len(frame.payload)} bytes for {shape[0] * shape[1]} pixels '
+                          '(one uint8 class index per pixel)')
+    labels = np.frombuffer(frame.payload, dtype=np.uint8).reshape(shape)
+    bad = (labels >= num_classes) & (labels != ignore_index)
+    if bad.any():
+        raise OutputError(f'the prediction holds class index {int(labels[bad].max())} ({int(bad.sum())} pixels); '
+                          f'valid values are 0-{num_classes - 1} (or {ignore_index}, ignore)')
+    return labels
+
+
+class ModelProcess:
+    """The parent's handle on a running model worker: load it, query it, count it, close it."""
+
+    def __init__(self, session: ChildSession, benchmark: Benchmark, limits: Limits) -> None:
+        self.session = session
+        self.benchmark = benchmark
+        self.limits = limits
+        self._next_id = 0
+
+    @property
+    def pid(self) -> int:
+        return self.session.pid
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the kernel accounted to the model process (its whole group where there is one)."""
+        return self.session.cpu_seconds()
+
+    def load(self, submission: Submission, config: ModelConfig, device: str) -> None:
+        """Send the config and wait until the model is built and its weights loaded."""
+        request = dict(checkpoint=path_in_view(submission.checkpoint_path, submission), device=device,
+                       threads=self.limits.threads, num_classes=self.benchmark.num_classes,
+                       pipeline=evaluation_pipeline(self.benchmark)[1:],  # after decoding
+                       code_dir='submission' if config.custom_code else None)
+        self.session.send('request', config.text.encode(), **request)
+        self.session.expect('ready')
+
+    def answer(self, image: bytes, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+        """The model's label map for one encoded image, and the seconds it took on the parent's clock."""
+        query_id = self._next_id
+        self._next_id += 1
+        started = time.perf_counter()
+        self.session.send('query', image, id=query_id)
+        frame = self.session.expect('answer')
+        seconds = time.perf_counter() - started
+        return read_answer(frame, query_id, shape, self.benchmark.num_classes, self.benchmark.ignore_index), seconds
+
+    def count(self, image: bytes) -> list[dict[str, Any]]:
+        """Compute counts (MACs, FLOPs) the model process took of its own model, at this image's size."""
+        self.session.send('count', image)
+        items = self.session.expect('counted').get('items')
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise OutputError('the model process sent compute counts in the wrong form (refused)')
+        return items
+
+    def repeat(self, image: bytes, times: int, threads: int) -> None:
+        """Forward passes only, for a counter attached from outside."""
+        self.session.send('repeat', image, times=times, threads=threads)
+        self.session.expect('repeated')
+
+    def finish(self) -> tuple[ChildResult, dict[str, Any]]:
+        """Say goodbye, wait for the worker to end, kill whatever it left; its result and ``done`` frame."""
+        self.session.send('bye')
+        done = self.session.expect('done')
+        if self.session.receive() is not None:
+            raise OutputError('the model process sent messages after done (refused)')
+        return self.session.close(), done.header
+
+    def close(self) -> ChildResult:
+        return self.session.close()
+
+
+def start_model(submission: Submission, benchmark: Benchmark, work: Path, limits: Limits,
+                protected: tuple[Path, ...] | None = None,
+                extra_env: dict[str, str] | None = None) -> ModelProcess:
+    """Start the confined model worker; it imports torch and MMSeg while the caller reads the config."""
+    check_readable(submission)
+    max_answer = max(MAX_IMAGE_BYTES, 16 << 20)
+    session = ChildSession('frugalbench.model.worker', limits=limits, log_path=work / 'worker.log',
+                           confine=Confinement(submission.folder, protected if protected is not None
+                                               else protected_folders()),
+                           extra_env=extra_env, max_payload=max_answer, doing='the model process')
+    return ModelProcess(session, benchmark, limits)

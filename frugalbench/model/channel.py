@@ -1,40 +1,87 @@
-"""The child side of the parent/child protocol: JSON events on a private copy of stdout.
+"""The child side of the parent/child channel: frames (`frugalbench.frames`) on private descriptors.
 
-``open_channel()`` moves the process's own stdout to stderr, so that prints from MMSeg or a
-submission cannot corrupt the event stream; only ``emit`` writes to the parent.
+``open_channel()`` moves the process's stdin and stdout to private descriptors and points fd 0
+at /dev/null and fd 1 at stderr, so that reads and prints from MMSeg or a submission can neither
+consume the parent's requests nor corrupt the replies; only `receive` and `send` use them. The
+parent trusts nothing that arrives here (it checks every frame); this side trusts the parent.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-_channel: IO[str] | None = None
+from frugalbench.frames import PREFIX, Frame, decode_header, encode
+
+_in: int | None = None
+_out: int | None = None
 
 
 def open_channel() -> None:
-    global _channel
+    global _in, _out
     sys.stdout.flush()
-    _channel = os.fdopen(os.dup(1), 'w', buffering=1)
+    _in, _out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
 
+def _read_exactly(count: int) -> bytes:
+    assert _in is not None, 'open_channel() first'
+    parts, left = [], count
+    while left:
+        chunk = os.read(_in, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError('the parent closed the channel')
+        parts.append(chunk)
+        left -= len(chunk)
+    return b''.join(parts)
+
+
+def receive() -> Frame:
+    """The parent's next frame (blocks)."""
+    header_len, payload_len = PREFIX.unpack(_read_exactly(PREFIX.size))
+    header = decode_header(_read_exactly(header_len))
+    return Frame(kind=header.pop('kind'), header=header, payload=_read_exactly(payload_len))
+
+
+def send(kind: str, payload: bytes = b'', **header: Any) -> None:
+    """One frame to the parent."""
+    assert _out is not None, 'open_channel() first'
+    data = memoryview(encode(kind, payload, **header))
+    while data:
+        data = data[os.write(_out, data):]
+
+
+def emit(event: str, **data: Any) -> None:
+    """Send one event (a frame without payload) to the parent."""
+    send(event, **data)
+
+
+def send_file(name: str, data: bytes) -> None:
+    """Send a file the parent keeps (outputs travel over the channel, never through the file system)."""
+    send('file', data, name=name)
+
+
 def serve(argv: list[str], handler: Callable[[dict[str, Any]], None], expected: tuple[type[Exception], ...],
           doing: str) -> int:
-    """A child's entry point: run ``handler`` on the JSON request named by ``argv[0]``.
+    """A child's entry point: run ``handler`` on the parent's ``request`` frame.
 
     Expected failures are reported as their message; anything else (foreign code, MMSeg) as
     ``<doing> failed: <type>: <message>``, with the traceback in the child's log.
     """
+    del argv  # requests arrive on the channel
     open_channel()
-    request = json.loads(Path(argv[0]).read_text())
+    frame = receive()
+    if frame.kind != 'request':
+        emit('error', message=f'{doing}: expected a request, got {frame.kind!r}')
+        return 1
     try:
-        handler(request)
+        handler(frame.header)
     except expected as exc:
         emit('error', message=str(exc))
         return 1
@@ -43,32 +90,6 @@ def serve(argv: list[str], handler: Callable[[dict[str, Any]], None], expected: 
         emit('error', message=f'{doing} failed: {type(exc).__name__}: {exc}'[:500])
         return 1
     return 0
-
-
-REPLY_FD_ENV = 'FRUGALBENCH_REPLY_FD'   # a pipe on which the parent answers events that wait for it
-
-
-def reply_channel() -> int | None:
-    """The descriptor the parent answers on, when it set one up."""
-    value = os.environ.get(REPLY_FD_ENV)
-    return int(value) if value else None
-
-
-def wait_for_reply(timeout_s: float) -> bytes:
-    """Block until the parent answers (one byte); b'' when it did not within ``timeout_s``."""
-    import select
-    handle = reply_channel()
-    if handle is None:
-        return b''
-    ready, _, _ = select.select([handle], [], [], timeout_s)
-    return os.read(handle, 1) if ready else b''
-
-
-def emit(event: str, **data: Any) -> None:
-    """Send one event to the parent."""
-    assert _channel is not None, 'open_channel() first'
-    _channel.write(json.dumps({'event': event, **data}) + '\n')
-    _channel.flush()
 
 
 def encode_config(value: Any) -> Any:

@@ -1,40 +1,44 @@
-"""Child process: execute a submission's MMSeg config and dump it as plain data.
+"""Child process: execute a submission's MMSeg config and send it back as plain data.
 
-    python -m frugalbench.model.config_reader CONFIG OUT_JSON
+    python -m frugalbench.model.config_reader      (request frame: {"config": "submission/<file>"})
 
-Runs with limits and without network (see frugalbench.isolation). Emits ``done`` with the
-list of ``custom_imports`` the config asked for, or ``error`` with the reason.
+Runs confined and limited (see frugalbench.isolation). Sends the config, JSON-encoded, as the
+file ``config.json``, then ``done``; or ``error`` with the reason. The parent decides from that
+data alone (never from anything this process says about it) whether the model needs the
+submission's own code.
 """
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from frugalbench.model.channel import emit, encode_config, open_channel
+from frugalbench.model.channel import emit, encode_config, send_file, serve
 
 
-def main(argv: list[str]) -> int:
-    open_channel()
-    config_path, out_path = Path(argv[0]), Path(argv[1])
+class ConfigFailure(Exception):
+    """The config could not be read as plain data."""
+
+
+def read(request: dict[str, Any]) -> None:
+    config_path = Path(request['config'])
     sys.path.insert(0, str(config_path.parent.resolve()))  # a submission may ship its own model module
     try:
         from mmengine.config import Config
         config = Config.fromfile(str(config_path))
     except Exception as exc:  # noqa: BLE001 - any failure of foreign code is reported, not raised
-        emit('error', message=f'the config could not be read: {type(exc).__name__}: {exc}')
-        return 1
-    data = config.to_dict()
-    custom = data.get('custom_imports') or {}
-    imports = list(custom.get('imports', [])) if isinstance(custom, dict) else []
+        raise ConfigFailure(f'the config could not be read: {type(exc).__name__}: {exc}') from None
     try:
-        text = json.dumps(encode_config(data), sort_keys=True)
+        text = json.dumps(encode_config(config.to_dict()), sort_keys=True)
     except TypeError as exc:
-        emit('error', message=f'the config is not plain data: {exc}')
-        return 1
-    out_path.write_text(text)
-    emit('done', custom_imports=imports)
-    return 0
+        raise ConfigFailure(f'the config is not plain data: {exc}') from None
+    send_file('config.json', text.encode())
+    emit('done')
+
+
+def main(argv: list[str]) -> int:
+    return serve(argv, read, (ConfigFailure,), 'reading the config')
 
 
 if __name__ == '__main__':

@@ -1,26 +1,37 @@
-"""Child process: build a submission's model from config data and predict label maps.
+"""Child process: a model that only answers queries.
 
-    python -m frugalbench.model.worker REQUEST_JSON
+    python -m frugalbench.model.worker
 
-The request names the config (as data, see config_reader), the checkpoint, the test images
-(never their annotations), the test pipeline fixed by the benchmark, and an output folder.
-Predictions are written as lossless PNG label maps, one per image, named by index. The
-parent computes every metric from them.
+The worker imports torch and MMSeg first (while the parent is still reading the config), then
+takes one ``request`` frame: the config as data (its payload), the checkpoint, the number of
+classes, the test-time pipeline after image decoding (fixed by the benchmark), device, threads.
+It builds the model, loads the weights (weights-only), sends ``ready`` and then answers, one at
+a time, until ``bye``:
+
+    query   {id} + encoded image bytes      ->  answer {id, height, width} + uint8 label map
+    count   {} + encoded image bytes        ->  counted {items: [compute measurements]}
+    repeat  {times, threads} + image bytes  ->  repeated {}     (forwards only: for counters outside)
+    bye     {}                              ->  done {cuda_peak_allocated_bytes}
+
+It never sees an image before the parent queries it, never times itself and never sees an
+annotation: the parent owns the clock, the order of the queries and the scoring.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
-import time
+import traceback
 from pathlib import Path
 from typing import Any
 
-from frugalbench.model.channel import decode_config, emit, serve
+from frugalbench.model.channel import decode_config, emit, open_channel, receive, send
 from frugalbench.model.custom_code import import_custom_modules
 
 AUXILIARY_PREFIX = 'auxiliary_head.'
-DETERMINISM_TOLERANCE = 1e-4  # relative to the largest logit
+# registry names only: a dotted `type` would make mmengine import any module and call any object
+TYPE_NAME = re.compile(r'^(?:(?:mmseg|mmcv|mmengine)\.)?[A-Za-z_][A-Za-z0-9_]*$')
 
 
 class WorkerFailure(Exception):
@@ -28,36 +39,60 @@ class WorkerFailure(Exception):
 
 
 def main(argv: list[str]) -> int:
-    return serve(argv, run, (WorkerFailure,), 'the model')
+    del argv
+    open_channel()
+    try:
+        _warm_imports()
+        frame = receive()
+        if frame.kind != 'request':
+            raise WorkerFailure(f'expected a request, got {frame.kind!r}')
+        request = frame.header
+        config = decode_config(json.loads(frame.payload.decode()))
+        model, pipeline = prepare(config, request)
+        emit('ready')
+        answer_queries(model, pipeline, request)
+    except WorkerFailure as exc:
+        emit('error', message=str(exc))
+        return 1
+    except EOFError:
+        return 0  # the parent is gone or done with us
+    except Exception as exc:  # noqa: BLE001 - one line to the parent, the traceback to the log
+        traceback.print_exc()
+        emit('error', message=f'the model failed: {type(exc).__name__}: {exc}'[:500])
+        return 1
+    return 0
 
 
-def run(request: dict[str, Any]) -> None:
+def _warm_imports() -> None:
+    import torch  # noqa: F401
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    import frugalbench.mmseg_ext  # noqa: F401  (MapLabels, FrugalbenchCompressed)
+
+
+def prepare(config: dict[str, Any], request: dict[str, Any]) -> tuple[Any, Any]:
     import torch
+    from mmcv.transforms import Compose
     torch.set_num_threads(int(request.get('threads', 1)))
     torch.manual_seed(0)
-    config = decode_config(json.loads(Path(request['config']).read_text()))
     model = build_model(config, request.get('code_dir'), request['device'])
     load_weights(model, Path(request['checkpoint']))
     check_class_count(model, int(request['num_classes']))
-    params = sum(p.numel() for p in model.parameters())
-    emit('built', params=params)
-    predict_all(model, request)
-    if request.get('measure'):
-        measure(model, request)
-    emit('done', params=params)
+    return model, Compose(request['pipeline'])
 
 
-def measure(model: Any, request: dict[str, Any]) -> None:
-    from mmcv.transforms import Compose
-
-    from frugalbench.measurements.protocol import load_protocol
-    from frugalbench.model.measure import measure_model
-    emit('stage', name='measuring')
-    protocol = load_protocol(request.get('protocol_path'))
-    results, timings = measure_model(model, Compose(request['pipeline']), request['images'], protocol,
-                                     request['device'])
-    emit('measurements', items=[m.to_dict() for m in results], timings=timings,
-         protocol_version=protocol.version, protocol_sha256=protocol.source_hash)
+def check_types(value: Any, where: str = 'model') -> None:
+    """Refuse any ``type`` that is not a registry name (a dotted path would run arbitrary code)."""
+    if isinstance(value, dict):
+        kind = value.get('type')
+        if kind is not None and not (isinstance(kind, str) and TYPE_NAME.match(kind)):
+            raise WorkerFailure(f'{where}.type {str(kind)[:80]!r} is not a registered MMSeg/MMCV/MMEngine name '
+                                '(module paths are refused): ship your own modules through custom_imports')
+        for key, item in value.items():
+            check_types(item, f'{where}.{key}')
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_types(item, f'{where}[{index}]')
 
 
 def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> Any:
@@ -65,11 +100,12 @@ def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> An
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-    import frugalbench.mmseg_ext  # noqa: F401  (MapLabels)
+    import frugalbench.mmseg_ext  # noqa: F401  (MapLabels, FrugalbenchCompressed)
     import_custom_modules(config, code_dir, WorkerFailure)
     model_cfg = ConfigDict(config.get('model') or {})
     if not model_cfg:
         raise WorkerFailure('the config has no `model` section: define the model to evaluate')
+    check_types(config.get('model'))
     model_cfg.pop('pretrained', None)
     model_cfg['train_cfg'] = None
     try:
@@ -97,7 +133,7 @@ def load_weights(model: Any, checkpoint: Path, failure: type[Exception] = Worker
         raise failure(f'the checkpoint could not be read: {type(exc).__name__}: {exc}') from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise failure('the checkpoint is not a plain state dict (a mapping of names to tensors); '
-                            'save it with torch.save(model.state_dict(), path)')
+                      'save it with torch.save(model.state_dict(), path)')
     expected = model.state_dict()
     missing = [k for k in expected if k not in state and not k.startswith(AUXILIARY_PREFIX)]
     unexpected = [k for k in state if k not in expected and not k.startswith(AUXILIARY_PREFIX)]
@@ -108,7 +144,7 @@ def load_weights(model: Any, checkpoint: Path, failure: type[Exception] = Worker
             if keys:
                 parts.append(f'{len(keys)} {label} (e.g. {keys[0]})')
         raise failure('the checkpoint does not match the model the config builds: '
-                            + ', '.join(parts) + '; export the state dict of this exact config')
+                      + ', '.join(parts) + '; export the state dict of this exact config')
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
 
 
@@ -120,57 +156,89 @@ def check_class_count(model: Any, num_classes: int) -> None:
                             'set num_classes in the decode head to match')
 
 
-def predict_all(model: Any, request: dict[str, Any]) -> None:
+def answer_queries(model: Any, pipeline: Any, request: dict[str, Any]) -> None:
+    num_classes = int(request['num_classes'])
+    device = request['device']
+    while True:
+        frame = receive()
+        if frame.kind == 'query':
+            height, width, labels = label_map(model, pipeline, frame.payload, num_classes)
+            send('answer', labels, id=frame.get('id'), height=height, width=width)
+        elif frame.kind == 'count':
+            emit('counted', items=count(model, pipeline, frame.payload))
+        elif frame.kind == 'repeat':
+            repeat(model, pipeline, frame.payload, int(frame.get('times', 1)), int(frame.get('threads', 1)))
+            emit('repeated')
+        elif frame.kind == 'bye':
+            emit('done', cuda_peak_allocated_bytes=_cuda_peak(device))
+            return
+        else:
+            raise WorkerFailure(f'unknown request {frame.kind!r}')
+
+
+def decode(pipeline: Any, image: bytes) -> dict[str, Any]:
+    """The image as ``LoadImageFromFile`` would load it (cv2, BGR), through the benchmark's pipeline."""
+    import mmcv
+    img = mmcv.imfrombytes(image, flag='color', backend='cv2')
+    if img is None:
+        raise WorkerFailure('an image of the benchmark could not be decoded')
+    return pipeline(dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2], img_path=''))
+
+
+def label_map(model: Any, pipeline: Any, image: bytes, num_classes: int) -> tuple[int, int, bytes]:
     import numpy as np
     import torch
-    from mmcv.transforms import Compose
-    from PIL import Image
-    pipeline = Compose(request['pipeline'])
-    out_dir = Path(request['out_dir'])
-    num_classes = int(request['num_classes'])
-    images = request['images']
-    started = time.perf_counter()
-    for index, image_path in enumerate(images):
-        data = pipeline(dict(img_path=image_path))
-        batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
-        with torch.no_grad():
-            sample = model.test_step(batch)[0]
-        logits = sample.seg_logits.data
-        check_logits(logits, num_classes, image_path)
-        if index == 0:
-            check_deterministic(model, batch, logits, image_path)
-        prediction = sample.pred_sem_seg.data[0].to('cpu').numpy().astype(np.uint8)
-        expected = tuple(data['data_samples'].ori_shape)
-        if prediction.shape != expected:
-            raise WorkerFailure(f'prediction for {Path(image_path).name} has shape {prediction.shape}, '
-                                f'expected {expected}')
-        Image.fromarray(prediction).save(out_dir / f'{index:06d}.png', compress_level=1)
-        emit('progress', done=index + 1, total=len(images),
-             seconds=round(time.perf_counter() - started, 3))
-
-
-def check_deterministic(model: Any, batch: dict, logits: Any, image_path: str) -> None:
-    """A second pass on the same input must give the same logits (within float noise)."""
-    import torch
+    data = decode(pipeline, image)
+    batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
     with torch.no_grad():
-        again = model.test_step(batch)[0].seg_logits.data
-    scale = float(logits.abs().max()) or 1.0
-    difference = float((again - logits).abs().max())
-    if difference > DETERMINISM_TOLERANCE * scale:
-        raise WorkerFailure(f'the model is not deterministic: two passes on {Path(image_path).name} differ '
-                            f'by {difference:.3g} (tolerance {DETERMINISM_TOLERANCE:g} of the logit scale)')
+        sample = model.test_step(batch)[0]
+    check_logits(sample.seg_logits.data, num_classes)
+    prediction = np.ascontiguousarray(sample.pred_sem_seg.data[0].to('cpu').numpy().astype(np.uint8))
+    return int(prediction.shape[0]), int(prediction.shape[1]), prediction.tobytes()
 
 
-def check_logits(logits: Any, num_classes: int, image_path: str) -> None:
+def preprocessed(model: Any, pipeline: Any, image: bytes) -> Any:
+    data = decode(pipeline, image)
+    return model.data_preprocessor(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]),
+                                   False)['inputs']
+
+
+def count(model: Any, pipeline: Any, image: bytes) -> list[dict[str, Any]]:
+    from frugalbench.measurements.compute import count_compute
+    shape = tuple(preprocessed(model, pipeline, image).shape)
+    return [m.to_dict() for m in count_compute(model, shape) if m.name != 'params']
+
+
+def repeat(model: Any, pipeline: Any, image: bytes, times: int, threads: int) -> None:
+    import torch
+    x = preprocessed(model, pipeline, image)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            for _ in range(times):
+                model(x, mode='tensor')
+    finally:
+        torch.set_num_threads(previous)
+
+
+def check_logits(logits: Any, num_classes: int) -> None:
     import torch
     channels = int(logits.shape[0])
     if channels != num_classes and not (num_classes == 2 and channels == 1):
         raise WorkerFailure(f'the model output has {channels} channels for {num_classes} classes')
-    if not bool(torch.isfinite(logits).all()):
-        bad = int((~torch.isfinite(logits)).sum())
-        raise WorkerFailure(f'the model output holds {bad} NaN/Inf values on {Path(image_path).name}')
     if math.prod(logits.shape) == 0:
         raise WorkerFailure('the model output is empty')
+    if not bool(torch.isfinite(logits).all()):
+        bad = int((~torch.isfinite(logits)).sum())
+        raise WorkerFailure(f'the model output holds {bad} NaN/Inf values')
+
+
+def _cuda_peak(device: str) -> int | None:
+    if not device.startswith('cuda'):
+        return None
+    import torch
+    return int(torch.cuda.max_memory_allocated(device))
 
 
 if __name__ == '__main__':
