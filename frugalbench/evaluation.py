@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from frugalbench.accuracy import AccuracyResult, image_areas, summarize
+from frugalbench.accuracy import AccuracyResult
 from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
 from frugalbench.errors import (
     BenchmarkError,
@@ -28,15 +28,18 @@ from frugalbench.errors import (
     NotRecordedError,
     SubmissionError,
 )
-from frugalbench.isolation import Limits
+from frugalbench.isolation import ChildResult, Limits
 from frugalbench.measurements import provenance
+from frugalbench.measurements.compute import checkpoint_params
 from frugalbench.measurements.memory import size_on_disk
-from frugalbench.measurements.protocol import load_protocol
-from frugalbench.model import ModelConfig, Predictions, predict, protected_folders, read_config
+from frugalbench.measurements.one_pass import PassOutcome, PassSettings, run_pass
+from frugalbench.measurements.protocol import Protocol, load_protocol
+from frugalbench.measurements.record import Measurement
+from frugalbench.model import ModelConfig, protected_folders, read_config, start_model
 from frugalbench.overlays import OVERLAY_COUNT, class_colours, render_overlay
 from frugalbench.scores.uncertainty import bootstrap_miou_ci
 from frugalbench.settings import data_dir, default_db_path, work_dir
-from frugalbench.summary import resource_summary
+from frugalbench.summary import MB, resource_summary
 from frugalbench.store.trainings import latest_training
 from frugalbench.store import connect, find_reusable_run, store_run_or_spool
 from frugalbench.submission import Submission, load_submission, read_manifest_loosely, read_training_record
@@ -288,9 +291,9 @@ def training_section(submission: Submission, training: dict[str, Any] | None,
         return section
     checkpoint_sha = checkpoint_sha or submission.checkpoint_sha256()
     if shipped.hashes.checkpoint_sha256 != checkpoint_sha:
-        section['note'] = (f'training_record.json describes another checkpoint (sha256 '
-                           f'{shipped.hashes.checkpoint_sha256[:12]}..., the evaluated one is {checkpoint_sha[:12]}...): '
-                           'the budget is shown as declared')
+        section['note'] = ('training_record.json describes another checkpoint (sha256 '
+                           f'{shipped.hashes.checkpoint_sha256[:12]}..., the evaluated one is '
+                           f'{checkpoint_sha[:12]}...): the budget is shown as declared')
         return section
     section.update(state='recorded', record=_record_summary(shipped.model_dump(mode='json')),
                    note='training_record.json shipped with the submission (written by `frugalbench train`, '
