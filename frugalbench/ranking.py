@@ -17,22 +17,32 @@ from frugalbench.store import connect, list_run_documents
 
 
 
-def training_figures(document: dict[str, Any]) -> tuple[dict[str, float | None], str | None, bool]:
-    """Training-budget resources, the annotation type, and whether the harness verified them."""
+def budget_state(training: dict[str, Any]) -> str:
+    """'verified', 'recorded' or 'declared' (``training.state``; older runs: ``training.verified``);
+    a state that claims a record without one is declared."""
+    state = training.get('state') or ('verified' if training.get('verified') else 'declared')
+    if state not in ('verified', 'recorded') or not training.get('record'):
+        return 'declared'
+    return state
+
+
+def training_figures(document: dict[str, Any]) -> tuple[dict[str, float | None], str | None, str]:
+    """Training-budget resources, the annotation type, and the budget state (see ``budget_state``)."""
     training = document.get('training') or {}
     record = training.get('record') or {}
-    if training.get('verified') and record:
+    state = budget_state(training)
+    if state != 'declared':
         return ({'train_images': record.get('images'), 'annotation_seconds': record.get('annotator_seconds'),
                  'train_seconds': record.get('wall_seconds'),
                  'train_energy_joules': record.get('energy_joules')},
-                record.get('annotation'), True)
+                record.get('annotation'), state)
     declared = training.get('declared') or {}
-    return {'train_images': declared.get('images')}, declared.get('annotation'), False
+    return {'train_images': declared.get('images')}, declared.get('annotation'), 'declared'
 
 
 def record_from_document(document: dict[str, Any]) -> RunRecord:
     """The scoring view of one evaluation document."""
-    training, annotation, verified = training_figures(document)
+    training, annotation, state = training_figures(document)
     interval = get_path(document, 'accuracy.miou_ci')
     resources = {
         'params': get_path(document, 'compute.params'), 'macs': get_path(document, 'compute.macs'),
@@ -46,7 +56,7 @@ def record_from_document(document: dict[str, Any]) -> RunRecord:
         miou=get_path(document, 'accuracy.miou'), miou_ci=tuple(interval) if interval else None,
         resources=resources, technique=str(get_path(document, 'manifest.technique') or ''),
         energy_measured=bool(get_path(document, 'energy.measured')), annotation_type=annotation,
-        budget_verified=verified, status=document.get('status', 'failed'))
+        budget_state=state, status=document.get('status', 'failed'))
 
 
 def latest_documents(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

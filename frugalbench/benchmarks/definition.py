@@ -76,6 +76,8 @@ class Track(BaseModel):
     annotation_types: list[AnnotationKind] | None = Field(
         default=None, min_length=1, validation_alias=AliasChoices('annotation_types', 'allowed_annotations'))
     requires_verified_budget: bool = False
+    # budget states a data/annotation-limited track admits (default: verified only); docs/metrics.md
+    budget_states: list[Literal['verified', 'recorded', 'declared']] | None = Field(default=None, min_length=1)
 
 
 class RunLimits(BaseModel):

@@ -6,8 +6,8 @@ and protocol version, plus, depending on the resource:
 - the hardware fingerprint, when the resource depends on the hardware (latency, memory, energy,
   training time); MACs, parameters, images and annotation time are compared across hardware;
 - measured vs estimated energy, for energy resources (never ranked against each other);
-- verified vs declared budget, for training-budget resources (a declared image count is shown,
-  but never ranked against counts the harness observed).
+- the budget state (verified, recorded, declared), for training-budget resources (a declared or
+  recorded image count is shown, but never ranked against counts the harness observed).
 
 Within a group, ``rank`` is the competition rank by score (1 = best; scores within
 ``SCORE_TOLERANCE`` are equal and share a rank: 1, 2, 2, 4). Uncertainty is shown beside it:
@@ -64,6 +64,7 @@ class RankedRun:
     tied_with: tuple[str, ...]  # run ids of the group whose score intervals overlap this one
     budget_verified: bool
     energy_measured: bool
+    budget_state: str = 'declared'  # verified | recorded | declared
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -92,7 +93,7 @@ def group_key(run: RunRecord, resource: Resource) -> str:
     if resource.energy:
         parts.append('energy=' + ('measured' if run.energy_measured else 'estimated'))
     if resource.training_budget:
-        parts.append('budget=' + ('verified' if run.budget_verified else 'declared'))
+        parts.append('budget=' + run.budget_state)
     return '|'.join(parts)
 
 
@@ -158,7 +159,8 @@ def _rank_group(group: str, runs: Sequence[RunRecord], res: Resource, w: float, 
             miou_ci=s.run.miou_ci, resource=res.name, unit=res.unit, resource_value=s.value,
             reference=reference, normalized_resource=s.R, w=w, score=s.score, score_ci=s.score_ci,
             pareto=front[k], tracks=qualifying_tracks(s.run, tracks), rank=ranks[k], tied_with=tied[k],
-            budget_verified=s.run.budget_verified, energy_measured=s.run.energy_measured))
+            budget_verified=s.run.budget_verified, energy_measured=s.run.energy_measured,
+            budget_state=s.run.budget_state))
     return sorted(rows, key=lambda r: (r.rank, r.run_id))
 
 

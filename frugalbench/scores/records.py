@@ -15,6 +15,7 @@ from frugalbench.errors import UsageError
 from frugalbench.scores.frugality import RESOURCES, check_resource_value, get_resource
 
 STATUS_OK = 'ok'
+BUDGET_STATES = ('verified', 'recorded', 'declared')  # docs/metrics.md, "Budget states"
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,11 @@ class RunRecord:
     """One evaluated run: identity, provenance, accuracy and resource values.
 
     ``miou`` is a fraction in [0, 1]; ``resources`` maps resource keys (see ``RESOURCES``) to
-    values in the resource's unit, None where not measured. ``budget_verified`` is True only when
-    the harness itself trained the model, so its data, annotation and training figures were
-    observed rather than declared. ``energy_measured`` is True when energy came from a hardware
+    values in the resource's unit, None where not measured. ``budget_state`` says where the
+    training figures come from: ``verified`` (this harness trained the model: observed),
+    ``recorded`` (a harness training record shipped in the submission folder, checkpoint hash
+    matching, not re-verified) or ``declared`` (the manifest); ``budget_verified`` is True for
+    ``verified`` only. ``energy_measured`` is True when energy came from a hardware
     counter, False when it was estimated. ``annotation_type`` uses the names of submission.yaml
     (full, coarse, scribble, points, image-tags, none).
     """
@@ -42,8 +45,15 @@ class RunRecord:
     annotation_type: str | None = None
     budget_verified: bool = False
     status: str = STATUS_OK
+    budget_state: str = ''  # '' : from budget_verified ('verified' or 'declared')
 
     def __post_init__(self) -> None:
+        state = self.budget_state or ('verified' if self.budget_verified else 'declared')
+        if state not in BUDGET_STATES:
+            raise UsageError(f'run {self.run_id}: budget_state must be one of {", ".join(BUDGET_STATES)}, '
+                             f'got {self.budget_state!r}')
+        object.__setattr__(self, 'budget_state', state)
+        object.__setattr__(self, 'budget_verified', state == 'verified')
         if self.miou is not None and not (isinstance(self.miou, Real) and 0.0 <= self.miou <= 1.0):
             raise UsageError(f'run {self.run_id}: miou must be a fraction in [0, 1], got {self.miou!r}')
         if self.miou is not None:

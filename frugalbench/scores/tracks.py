@@ -12,8 +12,12 @@ run whose limited resource is unknown does not qualify. Annotation types are the
 submission.yaml (full, coarse, scribble, points, image-tags, none), compared as given.
 
 Limits on training-budget resources (training images, annotation time, training time and
-energy) and annotation limits count only when the harness trained the model
-(``RunRecord.budget_verified``): a declared budget never qualifies a run for such a track.
+energy) and annotation limits count only for runs whose budget is in a state the track admits
+(``budget_states``, default ``[verified]``: the harness trained the model). A benchmark file may
+admit ``recorded`` budgets too (a harness training record shipped with the submission, checkpoint
+hash matching, not re-verified: it can be forged) or even ``declared`` ones::
+
+      10-images: {max_train_images: 10, budget_states: [verified, recorded]}
 
 A track object of the benchmark schema (anything with pydantic's ``model_dump``) is read through
 the fields its file set, so a default "every annotation type" list is not taken as a limit.
@@ -33,7 +37,8 @@ from frugalbench.scores.records import RunRecord
 OPEN = 'open'
 _LIMIT_PREFIX = 'max_'
 _ANNOTATION_KEYS = ('allowed_annotations', 'annotation_types')  # two spellings, one meaning
-_OTHER_KEYS = ('description', *_ANNOTATION_KEYS, 'requires_verified_budget')
+_OTHER_KEYS = ('description', *_ANNOTATION_KEYS, 'requires_verified_budget', 'budget_states')
+_STATES = ('verified', 'recorded', 'declared')
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class Track:
     description: str = ''
     limits: Mapping[str, float] = field(default_factory=dict, hash=False)  # resource -> max value
     allowed_annotations: frozenset[str] | None = None  # None: any annotation type
-    requires_verified_budget: bool = False  # also demand a verified budget without data limits
+    requires_verified_budget: bool = False  # also demand an admitted budget state without data limits
+    budget_states: frozenset[str] = frozenset({'verified'})  # the budget states a limited track admits
 
     @property
     def max_params(self) -> float | None:
@@ -81,7 +87,7 @@ def qualifies(run: RunRecord, track: Track) -> bool:
     """Whether ``run`` meets every limit of ``track`` (the open track admits every run)."""
     if track.is_open:
         return True
-    if track.needs_verified_budget and not run.budget_verified:
+    if track.needs_verified_budget and run.budget_state not in track.budget_states:
         return False
     for name, limit in track.limits.items():
         value = run.resource_value(name)
@@ -141,7 +147,19 @@ def parse_track(name: str, spec: object) -> Track:
         limits[get_resource(resource).name] = _limit(name, key, value)
     return Track(name=name, description=str(spec.get('description') or ''), limits=limits,
                  allowed_annotations=_annotations(name, spec),
-                 requires_verified_budget=_flag(name, spec.get('requires_verified_budget', False)))
+                 requires_verified_budget=_flag(name, spec.get('requires_verified_budget', False)),
+                 budget_states=_states(name, spec.get('budget_states')))
+
+
+def _states(track: str, value: object) -> frozenset[str]:
+    if value is None:
+        return frozenset({'verified'})
+    items = [value] if isinstance(value, str) else value
+    if (not isinstance(items, (list, tuple, set, frozenset)) or not items
+            or any(item not in _STATES for item in items)):
+        raise BenchmarkError(f'tracks: {track}: budget_states must be a non-empty list of '
+                             f'{", ".join(_STATES)}, got {value!r}')
+    return frozenset(items)
 
 
 def _limit(track: str, key: str, value: object) -> float:
