@@ -2,8 +2,11 @@
 
 Reads the results database only through ``frugalbench.app_data``: read-only, one short
 connection per query, so evaluations can write between two page loads; new runs appear on the
-next refresh. Text that comes from submissions (names, descriptions, failure reasons) is shown
-with ``st.text``, in data frames, charts or JSON: never as HTML or markdown.
+next refresh. Text that comes from submissions or benchmark files (names, descriptions, failure
+reasons, class, track and benchmark names) is shown with ``st.text``, as select options, in data
+frames, charts or JSON, never as HTML or Markdown; where an element reads Markdown (captions,
+messages, image captions) it goes through ``markdown_literal``, and control and bidi characters
+are shown as visible escapes everywhere (``frugalbench.text``).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import streamlit as st
 from frugalbench import app_data as data
 from frugalbench.scores import RESOURCES, Interval, crossover_w, get_resource
 from frugalbench.settings import default_db_path
+from frugalbench.text import code_span, markdown_literal, visible
 
 DEFAULT_RESOURCE = 'params'  # the harness counts parameters for every successful run
 DEFAULT_W = 0.5
@@ -68,7 +72,7 @@ def intervals_for(db: Path, runs: pd.DataFrame) -> dict[str, Interval]:
 
 
 def show_store_problem(status: data.StoreStatus) -> None:
-    st.warning(status.message)
+    st.warning(status.message)  # Markdown built by app_data: its paths and reasons are made literal there
     st.button('Refresh', key='refresh-problem')
 
 
@@ -78,11 +82,11 @@ def sidebar(db: Path, benchmarks: pd.DataFrame) -> dict[str, Any]:
     bar.header('View')
     counts = dict(zip(benchmarks['benchmark'], benchmarks['ok_runs']))
     benchmark = bar.selectbox('Benchmark', list(counts), key='benchmark',
-                              format_func=lambda b: f'{b} ({counts[b]} ok runs)')
+                              format_func=lambda b: f'{visible(b)} ({counts[b]} ok runs)')
     row = benchmarks.set_index('benchmark').loc[benchmark]
     runs = runs_of(str(db), benchmark, (int(row['runs']), str(row['latest']), db.stat().st_mtime_ns))
     setup = data.benchmark_setup(benchmark)
-    track = bar.selectbox('Track', list(setup.tracks), key=f'track-{benchmark}',
+    track = bar.selectbox('Track', list(setup.tracks), key=f'track-{benchmark}', format_func=visible,
                           help='budget tracks declared in the benchmark file')
     names = list(RESOURCES)
     resource = bar.selectbox('Resource', names, index=names.index(DEFAULT_RESOURCE), key='resource',
@@ -93,14 +97,14 @@ def sidebar(db: Path, benchmarks: pd.DataFrame) -> dict[str, Any]:
     reference = bar.number_input(f'Reference value ({unit})', value=setup.references.get(resource),
                                  min_value=0.0, format='%g', key=f'reference-{benchmark}-{resource}',
                                  help='R = resource / reference; the default comes from the benchmark file')
-    hardware = bar.multiselect('Hardware', sorted(runs['hardware'].dropna().unique()),
+    hardware = bar.multiselect('Hardware', sorted(runs['hardware'].dropna().unique()), format_func=visible,
                                key=f'hardware-{benchmark}', help='no choice: every machine')
-    techniques = bar.multiselect('Technique', sorted(runs['technique'].dropna().unique()),
+    techniques = bar.multiselect('Technique', sorted(runs['technique'].dropna().unique()), format_func=visible,
                                  key=f'technique-{benchmark}', help='no choice: every technique')
     latest = bar.checkbox('Latest run per submission and hardware', value=True, key='latest')
     bar.button('Refresh', key='refresh', help='read the database again (new runs appear)')
     if setup.note:
-        bar.caption(setup.note)
+        bar.caption(markdown_literal(setup.note))
     return dict(benchmark=benchmark, runs=runs, setup=setup, track=track, resource=resource, w=w,
                 reference=reference or None, hardware=hardware, techniques=techniques, latest=latest)
 
@@ -120,8 +124,8 @@ def column_config(w: float, resource: str) -> dict[str, Any]:
         'latency (ms)': number(format='%.3g', help='median latency at batch 1'),
         'peak memory (MB)': number(format='%.4g'),
         'energy (J/image)': number(format='%.3g', help='see "energy kind": measured or estimated'),
-        'training images': number(format='%d', help='see "budget": declared or verified'),
-        'annotator-hours': number(format='%.3g', help='see "budget": declared or verified'),
+        'training images': number(format='%d', help='see "budget": declared, recorded or verified'),
+        'annotator-hours': number(format='%.3g', help='see "budget": declared, recorded or verified'),
     }
 
 
@@ -139,11 +143,12 @@ def ranking_tab(view: dict[str, Any], ranked: pd.DataFrame | None, shown: pd.Dat
         table(shown.sort_values('miou', ascending=False), view['w'], resource.name, 'runs-table')
         return
     st.caption(f"{len(ranked)} runs ranked on {resource.name} ({resource.unit}) at w = {view['w']:g} "
-               f"in track {view['track']}; rank 1 is the best score. Click a column header to sort.")
+               f"in track {markdown_literal(view['track'])}; rank 1 is the best score. Click a column "
+               'header to sort.')
     table(ranked, view['w'], resource.name, 'ranking-table')
     export = data.export_frame(ranked)
     left, right = st.columns(2)
-    stem = f"frugalbench-{view['benchmark']}-{view['track']}-{resource.name}-w{view['w']:g}"
+    stem = _file_name(f"frugalbench-{view['benchmark']}-{view['track']}-{resource.name}-w{view['w']:g}")
     left.download_button('Download CSV', data.to_csv_bytes(export), f'{stem}.csv', 'text/csv',
                          key='export-csv')
     right.download_button('Download Parquet', data.to_parquet_bytes(export), f'{stem}.parquet',
@@ -151,7 +156,12 @@ def ranking_tab(view: dict[str, Any], ranked: pd.DataFrame | None, shown: pd.Dat
     left_out = data.unranked(shown, resource.name, view['setup'].tracks[view['track']])
     if len(left_out):
         with st.expander(f'{len(left_out)} runs not ranked here, and why'):
-            st.dataframe(left_out, hide_index=True, width='stretch')
+            st.dataframe(data.plain_text(left_out), hide_index=True, width='stretch')
+
+
+def _file_name(stem: str) -> str:
+    """A download file name from names in benchmark files: letters, digits, '.', '_', '-' only."""
+    return ''.join(c if c.isascii() and (c.isalnum() or c in '._-') else '_' for c in stem)
 
 
 def _x(field: str, title: str, values: pd.Series) -> alt.X:
@@ -163,7 +173,7 @@ def pareto_tab(view: dict[str, Any], ranked: pd.DataFrame | None) -> None:
         st.info('Nothing to plot: no run is ranked on this resource in this view.')
         return
     resource = get_resource(view['resource'])
-    points = data.with_labels(ranked)
+    points = data.plain_text(data.with_labels(ranked))
     x = _x('resource_value', f'{resource.name} ({resource.unit})', points['resource_value'])
     y = alt.Y('miou:Q', title='mIoU', scale=alt.Scale(zero=False))
     tooltip = [alt.Tooltip('label:N', title='run'), 'technique:N', alt.Tooltip('miou:Q', format='.4f'),
@@ -171,7 +181,7 @@ def pareto_tab(view: dict[str, Any], ranked: pd.DataFrame | None) -> None:
                alt.Tooltip('score:Q', format='.4f'), 'pareto:N', 'hardware:N', 'run_id:N']
     dots = alt.Chart(points).mark_circle(size=90, opacity=0.85).encode(
         x=x, y=y, color=alt.Color('technique:N', title='technique'), tooltip=tooltip)
-    front = alt.Chart(data.pareto_front(ranked)).mark_line(
+    front = alt.Chart(data.plain_text(data.pareto_front(ranked))).mark_line(
         color='black', strokeDash=[5, 3], interpolate='step-after').encode(x=x, y=y, detail='group:N')
     trajectories = alt.Chart(data.lineage_segments(ranked)).mark_line(color='gray', opacity=0.6).encode(
         x=x, y=y, detail='segment:N')
@@ -192,7 +202,7 @@ def curves_tab(view: dict[str, Any], ranked: pd.DataFrame | None) -> None:
     if curves.empty:
         st.info('Choose runs to draw their curves.')
         return
-    lines = alt.Chart(curves).mark_line(point=True).encode(
+    lines = alt.Chart(data.plain_text(curves)).mark_line(point=True).encode(
         x=alt.X('w:Q', title='w'), y=alt.Y('score:Q', title='frugality score'),
         color=alt.Color('label:N', title='run'),
         tooltip=['label:N', alt.Tooltip('w:Q', format='.2f'), alt.Tooltip('score:Q', format='.4f')])
@@ -207,11 +217,11 @@ def curves_tab(view: dict[str, Any], ranked: pd.DataFrame | None) -> None:
             if w is not None:
                 swaps.append({'run A': a, 'run B': b, 'they swap rank at w': w})
     if swaps:
-        st.dataframe(pd.DataFrame(swaps), hide_index=True, width='stretch')
+        st.dataframe(data.plain_text(pd.DataFrame(swaps)), hide_index=True, width='stretch')
 
 
 def budget_tab(shown: pd.DataFrame) -> None:
-    points = data.budget_points(shown)
+    points = data.plain_text(data.budget_points(shown))
     if points.empty:
         st.info('No successful runs in this view.')
         return
@@ -228,8 +238,10 @@ def budget_tab(shown: pd.DataFrame) -> None:
             color=alt.Color('architecture:N'), shape=alt.Shape('budget:N', title='budget'),
             tooltip=tooltip)
         st.altair_chart(chart, width='stretch')
-    st.caption('One line per architecture. "declared" budgets come from the submitter; "verified" '
-               'ones were observed by the harness when it trained the model.')
+    st.caption('One line per architecture. "declared" budgets come from the submitter\'s manifest; '
+               '"recorded" ones from a training record of `frugalbench train` shipped with the submission '
+               '(checkpoint hash matching, not re-verified here); "verified" ones were observed by this '
+               'harness when it trained the model.')
 
 
 def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
@@ -246,14 +258,17 @@ def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
         return
     document = detail.document
     manifest = document.get('manifest') or {}
-    st.text(f"Name: {manifest.get('name', document.get('submission'))}")
-    st.text(f"Submission folder: {document.get('submission')}    Run: {document.get('run_id')}    "
-            f"Created: {document.get('created_at')}    Status: {document.get('status')}")
+    st.text(visible(f"Name: {manifest.get('name', document.get('submission'))}"))
+    st.text(visible(f"Submission folder: {document.get('submission')}    Run: {document.get('run_id')}    "
+                    f"Created: {document.get('created_at')}    Status: {document.get('status')}"))
+    budget = (document.get('training') or {})
+    st.text(visible(f"Training budget: {budget.get('state') or ('verified' if budget.get('verified') else 'declared')}"
+                    + (f"  ({budget['note']})" if budget.get('note') else '')))
     if document.get('status') != 'ok':
         st.error('This run failed. Reason:')
-        st.text(str(document.get('failure_reason')))
+        st.text(visible(str(document.get('failure_reason')), keep_newlines=True))
     if manifest.get('description'):
-        st.text(str(manifest['description']))
+        st.text(visible(str(manifest['description']), keep_newlines=True))
     with st.expander('Manifest (submission.yaml as stored)', expanded=False):
         st.json(manifest)
     _class_bars(detail, document)
@@ -261,7 +276,7 @@ def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
     if detail.measurements.empty:
         st.info('No measurements stored for this run beyond accuracy and parameter count.')
     else:
-        st.dataframe(detail.measurements, hide_index=True, width='stretch')
+        st.dataframe(data.plain_text(detail.measurements), hide_index=True, width='stretch')
     with st.expander('Provenance (hardware, software, hashes, limits, timings)'):
         st.json({key: document.get(key) for key in ('hardware', 'versions', 'hashes', 'protocol_version',
                                                     'device', 'split', 'custom_code', 'training', 'limits',
@@ -279,6 +294,7 @@ def _class_bars(detail: data.RunDetail, document: dict[str, Any]) -> None:
     if classes.empty:
         st.info('No per-class scores stored for this run.')
         return
+    classes = data.plain_text(classes)
     order = classes['class_name'].tolist()
     chart = alt.Chart(classes).mark_bar().encode(
         x=alt.X('iou:Q', title='IoU', scale=alt.Scale(domain=[0, 1])),
@@ -292,12 +308,12 @@ def _lineage(db: Path, document: dict[str, Any], manifest: dict[str, Any]) -> No
     parent = manifest.get('parent')
     related = data.lineage(db, str(document.get('submission')), manifest.get('name'), parent)
     if parent:
-        st.text(f'Derived from: {parent}')
+        st.text(visible(f'Derived from: {parent}'))
     if related.empty:
         st.caption('No parent or derived submission is stored.' if not parent
                    else 'The parent submission has no stored runs.')
     else:
-        st.dataframe(related, hide_index=True, width='stretch')
+        st.dataframe(data.plain_text(related), hide_index=True, width='stretch')
 
 
 def _overlays(document: dict[str, Any]) -> None:
@@ -309,7 +325,7 @@ def _overlays(document: dict[str, Any]) -> None:
                 'time, and this run has none.')
         return
     for overlay in overlays[:6]:
-        st.image(str(overlay['path']), caption=str(overlay.get('image', '')))
+        st.image(str(overlay['path']), caption=markdown_literal(overlay.get('image', '')))
 
 
 def main() -> None:
@@ -332,7 +348,7 @@ def show(db: Path) -> None:
     shown = data.filter_runs(view['runs'], view['hardware'], view['techniques'])
     if view['latest']:
         shown = data.latest_per_submission(shown)
-    st.caption(f'{len(shown)} runs in this view, from `{db}`')
+    st.caption(f'{len(shown)} runs in this view, from {code_span(db)}')
     intervals = intervals_for(db, shown)
     shown = data.with_intervals(shown, intervals)
     ranked = None

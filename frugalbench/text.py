@@ -8,6 +8,7 @@
     csv_safe(frame)        ``csv_cell`` and ``visible`` on every text cell of a data frame
     markdown_literal(text) for Streamlit elements that read Markdown (captions, labels, messages):
                            every ASCII punctuation character backslash-escaped, plus ``visible``
+    code_span(text)        the same as a Markdown code span (a path in a message)
 
 Terminal output (``frugalbench.cli``) passes every string through ``visible`` (and rich's
 ``escape``); the leaderboard shows such strings with elements that render plain text, or through
@@ -93,3 +94,24 @@ def csv_safe(frame: Any) -> Any:
 def markdown_literal(text: object) -> str:
     """``text`` for a Streamlit element that reads Markdown: shown as the characters it holds."""
     return ''.join('\\' + char if char in _MARKDOWN_PUNCTUATION else char for char in visible(text))
+
+
+def code_span(text: object) -> str:
+    """``text`` as a Markdown code span (nothing inside is interpreted), fenced with more
+    backticks than it holds in a row; control and bidi characters visible."""
+    shown = visible(text)
+    longest = max((len(run) for run in _backtick_runs(shown)), default=0)
+    fence = '`' * (longest + 1)
+    pad = ' ' if shown.startswith('`') or shown.endswith('`') else ''
+    return f'{fence}{pad}{shown}{pad}{fence}'
+
+
+def _backtick_runs(text: str) -> list[str]:
+    runs, current = [], ''
+    for char in text:
+        if char == '`':
+            current += char
+        elif current:
+            runs.append(current)
+            current = ''
+    return runs + ([current] if current else [])

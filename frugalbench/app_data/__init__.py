@@ -28,6 +28,7 @@ from frugalbench.app_data.views import (
     latest_per_submission,
     lineage_segments,
     pareto_front,
+    plain_text,
     ranking,
     run_label,
     stored_intervals,
@@ -42,6 +43,6 @@ __all__ = [
     'NOT_MEASURED', 'BenchmarkSetup', 'DocumentCache', 'RunDetail', 'StoreStatus', 'StoreUnavailable',
     'axis_scale', 'benchmark_setup', 'benchmarks', 'bootstrap_intervals', 'budget_points', 'display_table',
     'export_frame', 'filter_runs', 'frugality_curves', 'image_areas', 'latest_per_submission', 'lineage',
-    'lineage_segments', 'pareto_front', 'ranking', 'run_detail', 'run_label', 'runs', 'store_status', 'stored_intervals',
-    'to_csv_bytes', 'to_parquet_bytes', 'unranked', 'with_intervals', 'with_labels',
+    'lineage_segments', 'pareto_front', 'plain_text', 'ranking', 'run_detail', 'run_label', 'runs', 'store_status',
+    'stored_intervals', 'to_csv_bytes', 'to_parquet_bytes', 'unranked', 'with_intervals', 'with_labels',
 ]

@@ -9,10 +9,11 @@ returns that state without raising.
 
 Resource values come from the ``measurements`` table (typed, one row per measurement) with the
 units the scoring resources use, and training budgets from the evaluation document as
-``frugalbench.ranking.training_figures`` reads them: when ``training.verified`` is true and a
-``training.record`` is stored, its ``images``, ``annotation``, ``annotator_seconds``,
-``wall_seconds`` and ``energy_joules``; otherwise the declared image count and annotation type
-only (a declaration carries no annotation time, training time or energy).
+``frugalbench.ranking.training_figures`` reads them: when the budget state (``training.state``,
+for older runs ``training.verified``) is ``verified`` or ``recorded`` and a ``training.record``
+is stored, its ``images``, ``annotation``, ``annotator_seconds``, ``wall_seconds`` and
+``energy_joules``; otherwise the declared image count and annotation type only (a declaration
+carries no annotation time, training time or energy).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import pandas as pd
 
 from frugalbench.errors import StoreError
 from frugalbench.store import connect
+from frugalbench.text import code_span, markdown_literal
 
 T = TypeVar('T')
 
@@ -67,21 +69,21 @@ class StoreUnavailable(StoreError):
 
 
 def _missing(path: Path) -> StoreStatus:
-    return StoreStatus('missing', f'No results database at `{path}` yet. Run `make demo`, or '
+    return StoreStatus('missing', f'No results database at {code_span(path)} yet. Run `make demo`, or '
                        '`frugalbench evaluate SUBMISSION_FOLDER`, then refresh this page '
                        '(or start the leaderboard with --db PATH).')
 
 
 def _empty(path: Path) -> StoreStatus:
-    return StoreStatus('empty', f'The results database `{path}` holds no runs yet. Run `make demo`, '
+    return StoreStatus('empty', f'The results database {code_span(path)} holds no runs yet. Run `make demo`, '
                        'or `frugalbench evaluate SUBMISSION_FOLDER`, then refresh this page.')
 
 
 def _unreadable(path: Path, reason: str) -> StoreStatus:
     if 'locked' in reason:  # frugalbench.store's message once its bounded retry has run out
-        return StoreStatus('locked', f'The results database `{path}` is busy: another frugalbench '
+        return StoreStatus('locked', f'The results database {code_span(path)} is busy: another frugalbench '
                            'command is writing to it. Refresh this page in a few seconds.')
-    return StoreStatus('unreadable', f'The results database `{path}` cannot be read ({reason}). '
+    return StoreStatus('unreadable', f'The results database {code_span(path)} cannot be read ({markdown_literal(reason)}). '
                        'Check the path, or evaluate into a new one with --db.')
 
 
@@ -211,6 +213,10 @@ ORDER BY created_at, run_id
 DOCUMENT_FIELDS_SQL = """
 SELECT run_id,
        coalesce(TRY_CAST(training[1] AS BOOLEAN), false) AND training[2] IS NOT NULL AS budget_verified,
+       CASE WHEN training[2] IS NULL THEN 'declared'
+            WHEN training[8] IN ('verified', 'recorded') THEN training[8]
+            WHEN coalesce(TRY_CAST(training[1] AS BOOLEAN), false) THEN 'verified'
+            ELSE 'declared' END AS budget_state,
        TRY_CAST(training[3] AS DOUBLE) AS record_images,
        training[4] AS record_annotation,
        TRY_CAST(training[5] AS DOUBLE) AS record_annotator_seconds,
@@ -221,7 +227,7 @@ SELECT run_id,
 FROM (SELECT run_id,
              json_extract_string(doc[1], ['$.verified', '$.record', '$.record.images', '$.record.annotation',
                                           '$.record.annotator_seconds', '$.record.wall_seconds',
-                                          '$.record.energy_joules']) AS training,
+                                          '$.record.energy_joules', '$.state']) AS training,
              TRY_CAST(doc[2] AS DOUBLE[]) AS miou_ci,
              doc[3] AS architecture
       FROM (SELECT run_id,
@@ -229,7 +235,7 @@ FROM (SELECT run_id,
             FROM runs WHERE run_id IN (SELECT unnest(?))))
 """
 
-DOCUMENT_FIELDS = ('budget_verified', 'record_images', 'record_annotation', 'record_annotator_seconds',
+DOCUMENT_FIELDS = ('budget_verified', 'budget_state', 'record_images', 'record_annotation', 'record_annotator_seconds',
                    'record_wall_seconds', 'record_energy_joules', 'miou_ci_low', 'miou_ci_high', 'architecture')
 
 RUN_FRAME_COLUMNS = (
@@ -237,7 +243,7 @@ RUN_FRAME_COLUMNS = (
     'parent', 'benchmark', 'protocol_version', 'split', 'num_images', 'miou', 'miou_ci_low',
     'miou_ci_high', 'params', 'macs', 'latency_ms', 'peak_rss_mb', 'energy_joules_per_image',
     'energy_measured', 'energy_method', 'train_images', 'annotation_type', 'annotation_seconds',
-    'train_seconds', 'train_energy_joules', 'budget_verified', 'hardware_fingerprint', 'hardware',
+    'train_seconds', 'train_energy_joules', 'budget_verified', 'budget_state', 'hardware_fingerprint', 'hardware',
     'architecture', 'custom_code', 'device',
 )
 
@@ -249,7 +255,8 @@ def runs(db_path: Path, benchmark: str, cache: DocumentCache | None = None) -> p
 
     Columns: ``RUN_FRAME_COLUMNS``. Resource columns use the units of ``frugalbench.scores``
     (MACs, ms, MB = 2**20 bytes, J per image, images, annotator seconds) and are NaN where the
-    store has no value; ``budget_verified`` is true only when the harness recorded the budget.
+    store has no value; ``budget_state`` is verified, recorded or declared (``budget_verified``:
+    verified only).
     ``cache`` (run id -> the values read from its document) spares parsing the documents of
     runs read before; the runs read now are added to it. One connection for both queries.
     """
@@ -276,12 +283,13 @@ FLOAT_COLUMNS = ('miou', 'miou_ci_low', 'miou_ci_high', 'params', 'macs', 'laten
 
 
 def shape_runs(core: pd.DataFrame, fields: pd.DataFrame) -> pd.DataFrame:
-    """The run frame from the typed columns and the document fields (row for row): a verified
-    budget where the harness recorded one, else the declared image count and annotation type;
+    """The run frame from the typed columns and the document fields (row for row): the recorded
+    figures of a verified or recorded budget, else the declared image count and annotation type;
     float columns as float64 (NaN where the store has no value)."""
     frame = core.copy()
-    verified = fields['budget_verified'].fillna(False).astype(bool)
-    frame['budget_verified'] = verified
+    frame['budget_verified'] = fields['budget_verified'].fillna(False).astype(bool)
+    frame['budget_state'] = fields['budget_state'].fillna('declared').astype(str)
+    verified = frame['budget_state'].isin(['verified', 'recorded'])  # figures from a training record
     frame['train_images'] = pd.to_numeric(fields['record_images']).where(verified, core['declared_train_images'])
     frame['annotation_type'] = fields['record_annotation'].where(verified, core['declared_annotation'])
     for column, source in (('annotation_seconds', 'record_annotator_seconds'),

@@ -2,7 +2,7 @@
 
 Rankings, Pareto flags, frugality curves and intervals come from ``frugalbench.scores``; this
 module joins them with the runs' other columns, and labels a display copy in which estimated
-energy is marked ``estimated`` and a budget the harness did not observe is marked ``declared``.
+energy is marked ``estimated`` and a training budget is marked ``verified``, ``recorded`` or ``declared``.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from frugalbench.scores import (
     parse_tracks,
     rank_runs,
 )
+from frugalbench.text import csv_safe, visible
 
 NOT_MEASURED = 'not measured'
 MISSING = '-'
@@ -121,7 +122,8 @@ def run_records(runs: pd.DataFrame, intervals: Mapping[str, Interval] | None = N
             resources={name: _value(row[resource.key]) for name, resource in RESOURCES.items()},
             technique=_str(row['technique']), energy_measured=bool(row['energy_measured']),
             annotation_type=row['annotation_type'] if isinstance(row['annotation_type'], str) else None,
-            budget_verified=bool(row['budget_verified']), status=str(row['status'])))
+            budget_verified=bool(row['budget_verified']), status=str(row['status']),
+            budget_state=_str(row.get('budget_state')) or ('verified' if row['budget_verified'] else 'declared')))
     return records
 
 
@@ -135,7 +137,7 @@ RANKING_COLUMNS = (
     'rank', 'submission_name', 'technique', 'miou', 'miou_ci_low', 'miou_ci_high', 'score',
     'score_ci_low', 'score_ci_high', 'pareto', 'resource', 'unit', 'resource_value', 'reference',
     'normalized_resource', 'w', 'tracks', 'tied_with', 'group', *RUN_COLUMNS_IN_RANKING[2:],
-    'energy_measured', 'budget_verified', 'run_id', 'submission', 'created_at',
+    'energy_measured', 'budget_verified', 'budget_state', 'run_id', 'submission', 'created_at',
 )
 
 
@@ -174,8 +176,16 @@ def unranked(runs: pd.DataFrame, resource: str, track: Track = OPEN_TRACK) -> pd
     return pd.DataFrame(rows, columns=['submission', 'status', 'reason', 'run'])
 
 
-def _budget(verified: bool) -> str:
-    return 'verified' if verified else 'declared'
+def _budget(state: object) -> str:
+    """verified | recorded | declared (a bool, from older frames: verified or declared)."""
+    if isinstance(state, bool):
+        return 'verified' if state else 'declared'
+    return str(state) if state in ('verified', 'recorded', 'declared') else 'declared'
+
+
+def _budget_of(r: Mapping[str, Any]) -> str:
+    state = r.get('budget_state')
+    return _budget(state if isinstance(state, str) and state else bool(r.get('budget_verified')))
 
 
 def _missing(value: object) -> bool:
@@ -223,7 +233,7 @@ DISPLAY_COLUMNS: dict[str, tuple[str, Callable[[Mapping[str, Any]], object]]] = 
     'annotation': ('annotation_type',
                    lambda r: r['annotation_type'] if isinstance(r['annotation_type'], str) else MISSING),
     'annotator-hours': ('annotation_seconds', lambda r: _hours(r['annotation_seconds'])),
-    'budget': ('budget_verified', lambda r: _budget(bool(r['budget_verified']))),
+    'budget': ('budget_verified', _budget_of),
     'tracks': ('tracks', lambda r: r['tracks']),
     'tied with': ('tied_with', lambda r: r['tied_with'] or MISSING),
     'status': ('status', lambda r: r['status']),
@@ -243,12 +253,23 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     """
     columns = {label: fn for label, (source, fn) in DISPLAY_COLUMNS.items() if source in frame.columns}
     rows = [{label: fn(r) for label, fn in columns.items()} for r in frame.to_dict('records')]
-    return pd.DataFrame(rows, columns=list(columns))
+    return plain_text(pd.DataFrame(rows, columns=list(columns)))
+
+
+def plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells show control and bidi characters as visible escapes
+    (``frugalbench.text.visible``): names from submissions cannot reorder or hide what is shown."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or str(out[column].dtype).startswith(('string', 'str')):
+            out[column] = out[column].map(lambda v: visible(v, keep_newlines=True) if isinstance(v, str) else v)
+    return out
 
 
 def run_label(name: object, run_id: object) -> str:
-    """'name [run id prefix]': unique even when a submission has several runs."""
-    return f'{name} [{str(run_id)[:8]}]'
+    """'name [run id prefix]': unique even when a submission has several runs (control and bidi
+    characters of the name shown as visible escapes)."""
+    return f'{visible(name)} [{str(run_id)[:8]}]'
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
@@ -312,7 +333,7 @@ def budget_points(runs: pd.DataFrame) -> pd.DataFrame:
                                             ok['technique'].fillna('?') + ' (architecture not stored)')
     frame = with_labels(ok).assign(
         architecture=architecture, annotator_hours=ok['annotation_seconds'] / 3600,
-        budget=ok['budget_verified'].map(_budget))
+        budget=[_budget_of(r) for r in ok.to_dict('records')])
     return frame[['label', 'architecture', 'train_images', 'annotator_hours', 'annotation_type',
                   'budget', 'miou', 'technique', 'run_id']].sort_values(['architecture', 'train_images'])
 
@@ -325,7 +346,9 @@ def export_frame(ranked: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode('utf-8')
+    """CSV for spreadsheets: text cells with a formula prefix (``= + - @``, tab, CR) start with
+    ``'``, control and bidi characters are escaped (``frugalbench.text.csv_safe``)."""
+    return csv_safe(frame).to_csv(index=False).encode('utf-8')
 
 
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
