@@ -1,13 +1,25 @@
-"""Small MMSegmentation extensions that frugalbench's own pipelines use.
+"""The harness's own MMSegmentation extensions, registered into MMSeg's registries on import.
 
-Importing this module registers them into MMSeg's registries, so a config can name
-them (``custom_imports=dict(imports=['frugalbench.mmseg_ext'])``).
+* ``MapLabels`` (TRANSFORMS): label remapping in frugalbench's pipelines;
+* ``FrugalbenchCompressed`` (MODELS): a compressed variant, rebuilt from the parent model's
+  config and the compression plan its config holds as data (``frugalbench.compression.rebuild``).
+
+Every process that builds a model or a pipeline from a config imports this module (the
+evaluation worker's ``build_model``, the training child, the compression child), so configs
+name these types without ``custom_imports`` and no Python file is copied into submissions.
 """
 from __future__ import annotations
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmseg.registry import TRANSFORMS
+from mmseg.registry import MODELS, TRANSFORMS
+
+from frugalbench.compression.rebuild import MODEL_TYPE, build_compressed
+
+# force=True: a variant written by an older `frugalbench compress` ships a copy of the rebuild module
+# (frugalbench_compressed.py, in its custom_imports) that registers this name too, as submission code
+# (docs/compression.md, "Variants written before ..."); whichever is imported last is used.
+MODELS.register_module(name=MODEL_TYPE, module=build_compressed, force=True)
 
 
 @TRANSFORMS.register_module()

@@ -26,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     'compression record). Methods run in the order prune, low-rank, quantize. Evaluate the '
                     'variant with `frugalbench evaluate DIR`.')
     parser.add_argument('submission', type=Path, help='the parent submission folder (submissions/<id>)')
-    parser.add_argument('--out', type=Path, required=True, help='the new submission folder (must not exist yet)')
+    parser.add_argument('--out', type=Path, default=None,
+                        help='the new submission folder (must not exist yet); required unless --upgrade')
+    parser.add_argument('--upgrade', action='store_true',
+                        help='rewrite a variant written by an earlier frugalbench compress in place: drop its '
+                             'copied frugalbench_compressed.py and custom_imports (checkpoint untouched)')
     parser.add_argument('--prune', type=float, metavar='RATIO', default=None,
                         help='magnitude pruning: fraction of weights zeroed, or of channels removed with --structured')
     parser.add_argument('--structured', action='store_true',
@@ -64,6 +68,10 @@ def options_from(args: argparse.Namespace) -> CompressOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.upgrade:
+        return run_upgrade(args)
+    if args.out is None:
+        raise UsageError('--out DIR is required: the new submission folder (or --upgrade to rewrite an old variant)')
     from frugalbench.compression import compress_submission
     options = options_from(args)
     options.steps()  # usage errors before any work
@@ -78,6 +86,24 @@ def run(args: argparse.Namespace) -> int:
                     'log': str(result.log)})
     else:
         print_summary(result)
+    return 0
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from frugalbench.compression.submission import upgrade_folder
+    given = [flag for flag, value in (('--out', args.out), ('--prune', args.prune), ('--low-rank', args.low_rank),
+                                      ('--rank-energy', args.rank_energy), ('--quantize', args.quantize),
+                                      ('--finetune', args.finetune), ('--structured', args.structured or None))
+             if value is not None]
+    if given:
+        raise UsageError(f'--upgrade rewrites SUBMISSION in place and takes no {", ".join(given)}')
+    changes = upgrade_folder(args.submission)
+    if args.format == 'json':
+        print_json({'folder': str(args.submission), 'changes': changes})
+    elif changes:
+        stderr.print(f'upgraded {escape(str(args.submission))}: {escape("; ".join(changes))}')
+    else:
+        stderr.print(f'{escape(str(args.submission))} is already current: nothing to upgrade')
     return 0
 
 

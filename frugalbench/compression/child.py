@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
 def compress(request: dict[str, Any]) -> None:
     torch.set_num_threads(int(request.get('threads', 1)))
     torch.manual_seed(0)
-    import frugalbench.compression.rebuild  # noqa: F401  (registers FrugalbenchCompressed)
+    import frugalbench.mmseg_ext  # noqa: F401  (registers FrugalbenchCompressed, MapLabels)
     from frugalbench.measurements.compute import count_compute, example_input
 
     config = decode_config(json.loads(Path(request['config']).read_text()))

@@ -124,8 +124,9 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     (work / 'model.pth').write_bytes(read_child_output(folder / 'model.pth', folder))
     done = result.last('done') or {}
     model = decode_config(done['model'])
-    imports = list(config.custom_imports)
-    imports = [m for m in imports if m != folder_writer.MODULE_NAME] + [folder_writer.MODULE_NAME]
+    # the parent's own code modules, if any; the harness registers FrugalbenchCompressed itself (a parent
+    # written by an earlier version names its copied rebuild module here: not carried over)
+    imports = [m for m in config.custom_imports if m != folder_writer.LEGACY_MODULE_NAME]
     schedule = config_data.get('train_schedule')
     if options.finetune is not None:
         schedule = finetune_schedule(schedule, options.finetune, options.finetune_lr_scale)
@@ -134,7 +135,7 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     if options.finetune is not None:
         compression['finetune'] = finetune_budget(parent, options.finetune, options.finetune_lr_scale)
     manifest = folder_writer.manifest_for(parent, steps, compression)
-    folder_writer.write_folder(out, parent, manifest, text, work / 'model.pth', copy_parent_code=config.custom_code)
+    folder_writer.write_folder(out, parent, manifest, text, work / 'model.pth', copy_parent_code=bool(imports))
     if options.finetune is not None:
         finetune(out, compression['finetune'], options)
     return CompressionResult(folder=out, manifest=manifest, log=log)
@@ -209,8 +210,7 @@ def compression_record(parent: Submission, steps: list[dict[str, Any]], done: di
         'checkpoint_bytes': {'parent': parent.checkpoint_path.stat().st_size,
                              'compressed': checkpoint.stat().st_size},
         'auxiliary_heads_dropped': bool(done.get('auxiliary_heads_dropped')),
-        'rebuild': f'{folder_writer.MODULE_NAME}.py (custom_imports) rebuilds the parent model and applies '
-                   'model.compression_plan before the checkpoint is loaded',
+        'rebuild': folder_writer.REBUILD_RECORD,
         'verification': done.get('verification'),
         'versions': _versions(steps),
     }

@@ -1,10 +1,11 @@
 """Rebuild a compressed MMSeg model: the parent's model plus a recorded compression plan.
 
-This file is self-contained (torch and MMSegmentation only): ``frugalbench compress`` copies
-it into every compressed submission as ``frugalbench_compressed.py`` and names it in the
-config's ``custom_imports``, so the folder loads anywhere MMSeg runs. Importing it registers
-the model type ``FrugalbenchCompressed``, a builder function whose result is the parent's own
-segmentor class (an ``EncoderDecoder`` stays an ``EncoderDecoder``) with the plan applied::
+The harness's own code, never copied into a submission: ``frugalbench.mmseg_ext`` registers
+``build_compressed`` as the MMSeg model type ``FrugalbenchCompressed``, and every process that
+builds a model from a config (the evaluation worker, the training child, the compression child)
+imports ``frugalbench.mmseg_ext``. A compressed variant's config is therefore plain data with no
+``custom_imports``, and its runs carry no submission code. The builder's result is the parent's
+own segmentor class (an ``EncoderDecoder`` stays an ``EncoderDecoder``) with the plan applied::
 
     model = dict(type='FrugalbenchCompressed',
                  base_type='EncoderDecoder',          # the parent's model type
@@ -168,10 +169,3 @@ def store_weights_as_int8(model: nn.Module, layers: list[str]) -> None:
         module.register_state_dict_post_hook(_save_int8)
         module.register_load_state_dict_pre_hook(_load_int8)
 
-
-def _register() -> None:
-    from mmseg.registry import MODELS
-    MODELS.register_module(name=MODEL_TYPE, module=build_compressed, force=True)
-
-
-_register()

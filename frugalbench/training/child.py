@@ -65,6 +65,7 @@ def train(request: dict[str, Any]) -> None:
     from mmengine.runner import Runner
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
+    import frugalbench.mmseg_ext  # noqa: F401  (FrugalbenchCompressed, MapLabels: the harness's own types)
     data = decode_config(request['config'])
     import_custom_modules(data, request.get('code_dir'), TrainingFailure)
     data.pop('custom_imports', None)  # imported above, from the submission folder

@@ -57,3 +57,28 @@ def test_a_method_that_cannot_handle_the_model_exits_1_naming_the_layers(tiny_be
     assert code == 1
     assert last_line.startswith('frugalbench: low-rank factorisation would change no layer of this model: ')
     assert 'grouped convolution (groups=32): not factorised' in last_line
+
+
+def test_compress_without_out_exits_2_saying_what_is_needed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    code = main(['compress', str(tmp_path), '--prune', '0.5'])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith('frugalbench: error: --out DIR is required') and err.count('\n') == 1
+
+
+def test_upgrade_takes_no_out_and_no_method(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    code = main(['compress', str(tmp_path), '--upgrade', '--out', str(tmp_path / 'o'), '--prune', '0.5'])
+    assert code == 2
+    assert capsys.readouterr().err.startswith(
+        'frugalbench: error: --upgrade rewrites SUBMISSION in place and takes no --out, --prune')
+
+
+def test_upgrade_rewrites_an_old_variant_and_lists_the_changes(tmp_path: Path, make_variant, make_legacy,
+                                                               capsys: pytest.CaptureFixture[str]):
+    folder = make_variant(tmp_path / 'old')
+    make_legacy(folder)
+    code = main(['compress', str(folder), '--upgrade', '--format', 'json'])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert document['changes'][0] == 'deleted frugalbench_compressed.py'
+    assert not (folder / 'frugalbench_compressed.py').exists()

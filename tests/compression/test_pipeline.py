@@ -21,8 +21,9 @@ def test_structurally_pruned_variant_loads_from_its_own_folder(tiny_benchmark: s
     out = tmp_path / 'submissions' / 'parent-pruned'
     result = compress_submission(parent, out, CompressOptions(prune=0.5, structured=True, limits=LIMITS))
 
-    assert sorted(p.name for p in out.iterdir()) == ['config.py', 'frugalbench_compressed.py', 'model.pth',
-                                                      'submission.yaml']
+    # no code copied into the variant: the harness registers FrugalbenchCompressed itself
+    assert sorted(p.name for p in out.iterdir()) == ['config.py', 'model.pth', 'submission.yaml']
+    assert 'custom_imports' not in (out / 'config.py').read_text()
     manifest = yaml.safe_load((out / 'submission.yaml').read_text())
     assert manifest['technique'] == 'pruned' and manifest['parent'] == 'parent'
     record = manifest['compression']
@@ -42,7 +43,7 @@ def test_structurally_pruned_variant_loads_from_its_own_folder(tiny_benchmark: s
     outcome = evaluate_submission(out, EvaluationOptions(measure=False, limits=LIMITS))
     assert outcome.ok, outcome.document.get('failure_reason')
     document = outcome.document
-    assert document['custom_imports'] == ['frugalbench_compressed']
+    assert document['custom_imports'] == [] and document['custom_code'] is False
     assert document['manifest']['parent'] == 'parent'
     assert document['compute']['params'] == record['compute']['compressed']['params']
     assert document['accuracy']['num_images'] == 3
@@ -145,3 +146,41 @@ def test_finetune_starts_from_the_compressed_weights_and_records_a_verified_trai
     assert outcome.ok, outcome.document.get('failure_reason')
     assert outcome.document['training']['verified'] is True
     assert outcome.document['manifest']['parent'] == 'parent'
+
+
+@pytest.mark.slow
+def test_a_variant_written_by_an_earlier_version_still_evaluates_and_upgrades_to_the_same_scores(
+        tiny_benchmark: str, make_submission, make_legacy, tmp_path: Path):
+    from frugalbench.compression.submission import upgrade_folder
+    parent = make_submission(name='parent')
+    out = compress_submission(parent, tmp_path / 'submissions' / 'old', CompressOptions(
+        low_rank=0.5, quantize='int8', limits=LIMITS)).folder
+    make_legacy(out)
+    checkpoint = (out / 'model.pth').read_bytes()
+
+    old = evaluate_submission(out, EvaluationOptions(measure=False, limits=LIMITS))
+    assert old.ok, old.document.get('failure_reason')
+    assert old.document['custom_code'] is True  # its copied module runs as submission code
+
+    assert upgrade_folder(out)[0] == 'deleted frugalbench_compressed.py'
+    assert sorted(p.name for p in out.iterdir()) == ['config.py', 'model.pth', 'submission.yaml']
+    assert (out / 'model.pth').read_bytes() == checkpoint
+    new = evaluate_submission(out, EvaluationOptions(measure=False, limits=LIMITS))
+    assert new.ok, new.document.get('failure_reason')
+    assert new.document['custom_code'] is False
+    assert new.document['accuracy']['miou'] == old.document['accuracy']['miou']
+    assert new.document['accuracy']['per_class_iou'] == old.document['accuracy']['per_class_iou']
+    assert new.document['compute']['params'] == old.document['compute']['params']
+
+
+@pytest.mark.slow
+def test_compressing_a_variant_written_by_an_earlier_version_writes_a_current_one(
+        tiny_benchmark: str, make_submission, make_legacy, tmp_path: Path):
+    parent = make_submission(name='parent')
+    old = compress_submission(parent, tmp_path / 'old', CompressOptions(prune=0.5, limits=LIMITS)).folder
+    make_legacy(old)
+    out = tmp_path / 'again'
+    compress_submission(old, out, CompressOptions(quantize='int8', limits=LIMITS))
+    assert sorted(p.name for p in out.iterdir()) == ['config.py', 'model.pth', 'submission.yaml']
+    config = (out / 'config.py').read_text()
+    assert 'custom_imports' not in config and "'op': 'int8_weights'" in config
