@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PREFIX = struct.Struct('>II')
-MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 1 << 20
 
 
 class FrameError(Exception):

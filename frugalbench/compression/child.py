@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from frugalbench.compression.report import CompressionError, StepReport
-from frugalbench.model.channel import decode_config, emit, encode_config, serve
+from frugalbench.model.channel import decode_config, emit, encode_config, send_file, serve
 from frugalbench.model.worker import WorkerFailure, build_model, load_weights
 
 RELATIVE_TOLERANCE = 1e-4
@@ -42,7 +42,7 @@ def compress(request: dict[str, Any]) -> None:
     import frugalbench.mmseg_ext  # noqa: F401  (registers FrugalbenchCompressed, MapLabels)
     from frugalbench.measurements.compute import count_compute, example_input
 
-    config = decode_config(json.loads(Path(request['config']).read_text()))
+    config = decode_config(request['config'])
     code_dir = request.get('code_dir')
     emit('stage', name='building the model')
     model = build_model(config, code_dir, 'cpu')
@@ -60,6 +60,7 @@ def compress(request: dict[str, Any]) -> None:
     load_weights(rebuilt, Path(request['out_checkpoint']))
     verification = compare_outputs(model, rebuilt, x)
     after = [m.to_dict() for m in count_compute(rebuilt, shape)]
+    send_file('model.pth', Path(request['out_checkpoint']).read_bytes())
     emit('done', steps=[r.to_dict() for r in reports], model=encode_config(new_model),
          compute={'before': before, 'after': after, 'input_shape': list(shape)},
          verification=verification, auxiliary_heads_dropped=auxiliary_dropped,

@@ -22,9 +22,9 @@ from PIL import Image
 from frugalbench.benchmarks import Benchmark, load_benchmark
 from frugalbench.compression import submission as folder_writer
 from frugalbench.compression.report import QUANTIZATION_SCHEMES
-from frugalbench.errors import UsageError
-from frugalbench.isolation import Confinement, Limits, read_child_output, run_child
-from frugalbench.model import child_folder, path_in_copy, protected_folders, read_config
+from frugalbench.errors import ChildProcessError_, UsageError
+from frugalbench.isolation import Confinement, Limits, run_child
+from frugalbench.model import path_in_view, protected_folders, read_config
 from frugalbench.model.channel import decode_config
 from frugalbench.settings import default_db_path, work_dir
 from frugalbench.submission import MANIFEST_NAME, Manifest, Submission, load_submission
@@ -110,18 +110,18 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     work = work_dir() / 'compress' / uuid.uuid4().hex
     work.mkdir(parents=True)
     config = read_config(parent, work, options.limits)
-    config_data = decode_config(json.loads(config.path.read_text()))
-    folder = child_folder(work, 'compress_child', parent)
-    shutil.copyfile(config.path, folder / 'config.json')
-    request = {'config': 'config.json', 'checkpoint': path_in_copy(parent.checkpoint_path, parent),
+    config_data = decode_config(json.loads(config.text))
+    request = {'config': json.loads(config.text), 'checkpoint': path_in_view(parent.checkpoint_path, parent),
                'code_dir': 'submission' if config.custom_code else None, 'steps': steps,
                'input_shape': list(input_shape(benchmark)), 'out_checkpoint': 'model.pth',
                'threads': options.limits.threads}
-    (folder / 'compress_request.json').write_text(json.dumps(request))
     log = work / 'compress.log'
-    result = run_child(CHILD_MODULE, ['compress_request.json'], limits=options.limits, log_path=log,
-                       confine=Confinement(folder, protected_folders()))
-    (work / 'model.pth').write_bytes(read_child_output(folder / 'model.pth', folder))
+    result = run_child(CHILD_MODULE, request, limits=options.limits, log_path=log, doing='compression',
+                       confine=Confinement(parent.folder, protected_folders()),
+                       max_payload=max(64 << 20, 4 * parent.checkpoint_path.stat().st_size))
+    if 'model.pth' not in result.files:
+        raise ChildProcessError_('the compression process ended without sending the compressed checkpoint')
+    (work / 'model.pth').write_bytes(result.files['model.pth'])
     done = result.last('done') or {}
     model = decode_config(done['model'])
     # the parent's own code modules, if any; the harness registers FrugalbenchCompressed itself (a parent

@@ -164,7 +164,7 @@ def _plan(submission: Submission, benchmark: Benchmark, samples: list[Sample], s
     run_dir.mkdir(parents=True, exist_ok=True)
     notify({'event': 'stage', 'stage': 'reading config'})
     config = read_config(submission, run_dir, options.limits)
-    config_data = decode_config(json.loads(config.path.read_text()))
+    config_data = decode_config(json.loads(config.text))
     schedule = resolve_schedule(config_data, benchmark, options.iters, options.checkpoint_interval)
     claim = {'config_sha256': config.sha256, 'schedule': schedule.to_dict(), 'subset_id': sid,
              'annotation': options.annotation, 'seed': options.seed, 'device': options.device,
@@ -267,7 +267,8 @@ def _run_segment(request_path: Path, run_dir: Path, segments: SegmentLog, schedu
 
     try:
         with meter:
-            result = run_child(CHILD_MODULE, [str(request_path)], limits=options.limits,
+            result = run_child(CHILD_MODULE, json.loads(request_path.read_text()), limits=options.limits,
+                               doing='the training process',
                                log_path=run_dir / 'logs' / f'segment-{segment.index}.log',
                                on_event=on_event, extra_env=extra_env)
     except ChildProcessError_ as exc:
