@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frugalbench.accuracy import AccuracyResult
 from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
 from frugalbench.errors import (
     BenchmarkError,
@@ -29,10 +28,6 @@ from frugalbench.errors import (
     SubmissionError,
 )
 from frugalbench.isolation import ChildResult, Limits
-from frugalbench.measurements import provenance
-from frugalbench.measurements.compute import checkpoint_params
-from frugalbench.measurements.memory import size_on_disk
-from frugalbench.measurements.one_pass import PassOutcome, PassSettings, run_pass
 from frugalbench.measurements.protocol import Protocol, load_protocol
 from frugalbench.measurements.record import Measurement
 from frugalbench.model import ModelConfig, protected_folders, read_config, start_model
@@ -44,6 +39,10 @@ from frugalbench.store.trainings import latest_training
 from frugalbench.store import connect, find_reusable_run, store_run_or_spool
 from frugalbench.submission import Submission, load_submission, read_manifest_loosely, read_training_record
 from frugalbench.text import cap, cap_strings
+
+if TYPE_CHECKING:   # torch and MMSeg load after the model process has started (it imports them too)
+    from frugalbench.accuracy import AccuracyResult
+    from frugalbench.measurements.one_pass import PassOutcome
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -155,6 +154,8 @@ def _run_model(run_id: str, submission: Submission, benchmark: Benchmark, sample
     limits = options.limits.or_defaults(benchmark.limits.evaluation_timeout_s, benchmark.limits.evaluation_memory_mb)
     model = start_model(submission, benchmark, work, limits, protected)   # imports torch while we go on
     try:
+        from frugalbench.measurements import provenance
+        from frugalbench.measurements.one_pass import PassSettings, run_pass
         checkpoint_sha = submission.checkpoint_sha256()
         fingerprint = provenance.hardware_fingerprint()
         since = clock.lap('hashing', since)
@@ -205,6 +206,8 @@ def _untrusted_reason(config: ModelConfig) -> str | None:
 def _parent_measurements(submission: Submission, child: ChildResult, done: dict[str, Any],
                          config: ModelConfig) -> list[dict[str, Any]]:
     """What the parent measures itself: params from the checkpoint, size on disk, peak memory by the kernel."""
+    from frugalbench.measurements.compute import checkpoint_params
+    from frugalbench.measurements.memory import size_on_disk
     params = checkpoint_params(submission.checkpoint_path)
     peak = Measurement('peak_rss', child.peak_rss_mb * MB, 'bytes',
                        'kernel: wait4 ru_maxrss of the model process (the whole run: interpreter, libraries, model, '
@@ -314,6 +317,7 @@ def _record_summary(training: dict[str, Any]) -> dict[str, Any]:
 
 
 def _common(run_id: str, options: EvaluationOptions, status: str, reason: str | None) -> dict[str, Any]:
+    from frugalbench.measurements import provenance
     return dict(run_id=run_id, status=status, failure_reason=reason,
                 created_at=datetime.now(timezone.utc).isoformat(timespec='seconds'),
                 device=options.device, split=options.split, reused=False,

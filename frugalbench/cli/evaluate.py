@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='accuracy and parameters only (no latency, memory, energy, MACs)')
     parser.add_argument('--protocol', type=Path, default=None,
                         help='measurement protocol file (default: the bundled protocol.yaml)')
+    parser.add_argument('--keep-work', action='store_true',
+                        help='keep the run\'s work folder (child logs) for debugging; the newest 20 are kept')
     add_format_option(parser)
     parser.set_defaults(handler=run)
 
@@ -62,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     options = EvaluationOptions(benchmark=args.benchmark, db_path=db_path(args), device=args.device,
                                 force=args.force, split=args.split, max_images=args.max_images,
                                 limits=_limits(args), measure=not args.no_measure,
-                                protocol_path=args.protocol.resolve() if args.protocol else None)
+                                protocol_path=args.protocol.resolve() if args.protocol else None,
+                                keep_work=args.keep_work)
     outcomes = [evaluate_with_progress(folder, options) for folder in _folders(args)]
     documents = [o.document for o in outcomes]
     if args.format == 'json':
