@@ -7,7 +7,7 @@ Planned in the parent (`plan_confinement`), carried out in the child between for
   fresh tmpfs mounts capped at the child's scratch size and counted by its memory group; a
   Python environment that lives under one of them (a checkout cloned into ``/tmp``) is shown
   inside it read-only, alone;
-* a folder that ``nobody`` cannot enter but that holds the Python environment (pyenv under
+* a folder that other users cannot enter but that holds the Python environment (pyenv under
   ``/root``) is shown as an empty folder holding only that environment;
 * every protected folder (benchmark data, results, overlays, logs, work folders) is covered by
   an empty read-only tmpfs;

@@ -22,7 +22,6 @@ import numpy as np
 from frugalbench.benchmarks import Benchmark, Sample, load_benchmark
 from frugalbench.errors import (
     BenchmarkError,
-    ChildProcessError_,
     FrugalbenchError,
     NotRecordedError,
     SubmissionError,

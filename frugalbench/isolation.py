@@ -217,7 +217,7 @@ class ChildSession:
         self.group, why = create_group(f'{module.rsplit(".", 1)[-1]}-{uuid.uuid4().hex[:12]}',
                                        GroupLimits(memory_bytes=int(limits.memory_mb) << 20, pids_max=limits.pids))
         enforced['control_group'] = self.group.enforced() if self.group is not None else f'none ({why})'
-        enforced['processes'] = (f'every process of the group is killed at the end of the run'
+        enforced['processes'] = ('every process of the group is killed at the end of the run'
                                  if self.group is not None else
                                  'its process group is killed at the end; a descendant that left it is not')
         plan = plan_confinement(confinement, scratch_mb, enforced) if confinement is not None else None

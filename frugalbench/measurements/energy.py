@@ -24,7 +24,6 @@ protocol's grid intensity. A measured figure and an estimate are never added tog
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
 import os
 import threading
@@ -40,31 +39,6 @@ from frugalbench.measurements.record import Measurement
 POWERCAP_ROOT = Path('/sys/class/powercap')
 JOULES_PER_KWH = 3.6e6
 UNIT = 'J'
-INHERITED_COUNTERS_ENV = 'FRUGALBENCH_RAPL_FDS'   # {"<path>/energy_uj": fd} opened by a privileged parent
-
-
-def open_rapl_counter_files(root: Path = POWERCAP_ROOT) -> dict[str, int]:
-    """Open every RAPL ``energy_uj`` file readable here (root), for a child that will not be root.
-
-    A confined model process runs as ``nobody``, for whom ``energy_uj`` is unreadable since
-    Linux 5.10; it inherits these read-only descriptors instead (close them after the child).
-    """
-    handles: dict[str, int] = {}
-    for path in sorted(Path(root).glob('intel-rapl:*/energy_uj')):
-        try:
-            handles.setdefault(str(path), os.open(path, os.O_RDONLY))
-        except OSError:
-            continue
-    return handles
-
-
-def _inherited_counters() -> dict[str, int]:
-    try:
-        return {str(k): int(v) for k, v in json.loads(os.environ.get(INHERITED_COUNTERS_ENV, '{}')).items()}
-    except (ValueError, AttributeError):
-        return {}
-
-
 class BackendUnavailable(Exception):
     """This backend cannot measure on this machine (the message says why)."""
 
@@ -158,12 +132,6 @@ class RaplCounter:
 
 
 def _read_text(path: Path) -> str:
-    handle = _inherited_counters().get(str(path))
-    if handle is not None:
-        try:
-            return os.pread(handle, 64, 0).decode().strip()  # sysfs: re-read from offset 0
-        except OSError as exc:
-            raise BackendUnavailable(f'cannot read {path} through the inherited descriptor: {exc.strerror}') from exc
     try:
         return path.read_text().strip()
     except PermissionError as exc:

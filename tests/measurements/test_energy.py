@@ -191,34 +191,3 @@ def test_on_this_machine_energy_is_an_estimate_and_the_window_is_reached(fast_pr
     assert per_image.details['images'] == 2 * per_image.details['calls']
     assert per_image.details['window_seconds'] >= fast_protocol.energy.min_window_seconds
     assert per_image.details['backends_tried'][0]['backend'] == 'rapl'
-
-
-def test_counters_opened_by_the_parent_are_read_through_inherited_descriptors(
-        powercap: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A confined model process runs as nobody and cannot open energy_uj; it reads the parent's descriptors."""
-    import json
-    import os
-
-    from frugalbench.measurements.energy import INHERITED_COUNTERS_ENV, open_rapl_counter_files
-    handles = open_rapl_counter_files(powercap)
-    assert sorted(Path(p).parent.name for p in handles) == ['intel-rapl:0', 'intel-rapl:0:0', 'intel-rapl:0:1',
-                                                           'intel-rapl:1']
-    package = powercap / 'intel-rapl:0' / 'energy_uj'
-    writer = package.open('r+')
-    for path in handles:
-        os.unlink(path)  # the path is gone for this process: only the descriptors can read the counters
-    monkeypatch.setenv(INHERITED_COUNTERS_ENV, json.dumps(handles))
-    try:
-        counter = RaplCounter(powercap)
-        writer.seek(0)
-        writer.write('12345\n')
-        writer.truncate()
-        writer.flush()
-        assert counter.read().values['intel-rapl:0/package-0'] == 12345
-    finally:
-        writer.close()
-        for handle in handles.values():
-            os.close(handle)
-    monkeypatch.delenv(INHERITED_COUNTERS_ENV)
-    with pytest.raises(BackendUnavailable, match='cannot read'):
-        RaplCounter(powercap)
