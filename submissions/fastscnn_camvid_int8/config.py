@@ -1,7 +1,6 @@
 # Written by `frugalbench compress` from submission 'fastscnn_camvid'.
-# frugalbench_compressed.py (in this folder) rebuilds the parent model and applies compression_plan
-# before the checkpoint is loaded; see docs/compression.md.
-custom_imports = dict(imports=['frugalbench_compressed'], allow_failed_imports=False)
+# The harness's FrugalbenchCompressed model type (frugalbench.compression.rebuild) rebuilds the
+# parent model and applies compression_plan before the checkpoint is loaded; see docs/compression.md.
 model = {
     'type': 'FrugalbenchCompressed',
     'base_type': 'EncoderDecoder',
