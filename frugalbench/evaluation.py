@@ -150,7 +150,8 @@ def _run_model(run_id: str, submission: Submission, benchmark: Benchmark, sample
     since = time.perf_counter()
     protected = protected_folders(options.db_path, *{s.image.parent for s in samples},
                                   *{s.annotation.parent for s in samples})
-    limits = options.limits.or_defaults(benchmark.limits.evaluation_timeout_s, benchmark.limits.evaluation_memory_mb)
+    limits = options.limits.or_defaults(benchmark.limits.evaluation_timeout_s, benchmark.limits.evaluation_memory_mb,
+                                        benchmark.limits.evaluation_threads)
     model = start_model(submission, benchmark, work, limits, protected)   # imports torch while we go on
     try:
         from frugalbench.measurements import provenance
@@ -349,7 +350,7 @@ def _ok_document(run_id: str, submission: Submission, benchmark: Benchmark, opti
         'hashes': {'checkpoint_sha256': checkpoint_sha, 'config_sha256': config.sha256,
                    'benchmark_sha256': benchmark.definition_hash},
         'run_key': key,
-        'limits': {**child.enforced, 'threads': options.limits.threads},
+        'limits': child.enforced,
         'model_process': {'peak_rss_mb': round(child.peak_rss_mb, 1), 'group_peak_mb': child.group_peak_mb,
                           'cpu_seconds': round(child.cpu_seconds, 3),
                           'wall_seconds': round(child.wall_seconds, 3),

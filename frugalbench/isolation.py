@@ -64,14 +64,16 @@ class Limits:
     memory_mb: int | None = None
     cpu_s: int | None = None       # default: 2 x timeout x cores
     cut_network: bool = True
-    threads: int = 1
+    threads: int | None = None   # default: the benchmark's, else 1
     pids: int = DEFAULT_PIDS       # processes and threads in the child's group
     scratch_mb: int | None = None  # each private tmpfs; default: the memory limit (it is counted there)
 
-    def or_defaults(self, timeout_s: float | None = None, memory_mb: int | None = None) -> Limits:
+    def or_defaults(self, timeout_s: float | None = None, memory_mb: int | None = None,
+                    threads: int | None = None) -> Limits:
         """These limits with unset ones filled: from the given defaults, else the global defaults."""
         return replace(self, timeout_s=_first(self.timeout_s, timeout_s, DEFAULT_TIMEOUT_S),
-                       memory_mb=int(_first(self.memory_mb, memory_mb, DEFAULT_MEMORY_MB)))
+                       memory_mb=int(_first(self.memory_mb, memory_mb, DEFAULT_MEMORY_MB)),
+                       threads=int(_first(self.threads, threads, 1)))
 
 
 def _first(*values: float | None) -> float:
@@ -209,7 +211,7 @@ class ChildSession:
         cut = cut and limits.cut_network
         scratch_mb = limits.scratch_mb or int(limits.memory_mb)
         enforced: dict[str, object] = {
-            'timeout_s': limits.timeout_s, 'memory_limit_mb': limits.memory_mb,
+            'timeout_s': limits.timeout_s, 'memory_limit_mb': limits.memory_mb, 'threads': limits.threads,
             'cpu_limit_s': limits.cpu_s or int(2 * limits.timeout_s * (os.cpu_count() or 1)),
             'network': how if cut else f'not cut ({how})', 'isolated_home': True, 'dies_with_parent': True}
         if not limits.cut_network:

@@ -87,6 +87,7 @@ class RunLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra='forbid')
     evaluation_timeout_s: float = Field(default=1800.0, gt=0)
     evaluation_memory_mb: int = Field(default=8192, gt=0)
+    evaluation_threads: int = Field(default=2, ge=1)   # fixed per benchmark so runs compare across machines
     training_timeout_s: float = Field(default=86400.0, gt=0)
     training_memory_mb: int = Field(default=8192, gt=0)
 

@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="wall-clock limit of the model process (s; default: the benchmark's, e.g. 1800)")
     parser.add_argument('--memory-limit', type=int, default=None,
                         help="resident-memory limit (MB; default: the benchmark's, e.g. 8192)")
-    parser.add_argument('--threads', type=int, default=1, help='CPU threads of the model process')
+    parser.add_argument('--threads', type=int, default=None,
+                        help="CPU threads of the model process (default: the benchmark's, 2 unless it says)")
     parser.add_argument('--no-measure', action='store_true',
                         help='accuracy and parameters only (no latency, memory, energy, MACs)')
     parser.add_argument('--protocol', type=Path, default=None,
@@ -56,6 +57,8 @@ def _folders(args: argparse.Namespace) -> list[Path]:
 def _limits(args: argparse.Namespace) -> Limits:
     if args.max_images is not None and args.max_images < 1:
         raise UsageError('--max-images must be at least 1')
+    if args.threads is not None and args.threads < 1:
+        raise UsageError('--threads must be at least 1')
     return Limits(timeout_s=args.timeout, memory_mb=args.memory_limit, threads=args.threads)
 
 

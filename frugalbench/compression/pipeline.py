@@ -114,7 +114,7 @@ def compress_submission(folder: Path, out: Path, options: CompressOptions) -> Co
     request = {'config': json.loads(config.text), 'checkpoint': path_in_view(parent.checkpoint_path, parent),
                'code_dir': 'submission' if config.custom_code else None, 'steps': steps,
                'input_shape': list(input_shape(benchmark)), 'out_checkpoint': 'model.pth',
-               'threads': options.limits.threads}
+               'threads': options.limits.or_defaults().threads}
     log = work / 'compress.log'
     result = run_child(CHILD_MODULE, request, limits=options.limits, log_path=log, doing='compression',
                        confine=Confinement(parent.folder, protected_folders()),

@@ -178,7 +178,7 @@ def _plan(submission: Submission, benchmark: Benchmark, samples: list[Sample], s
     mm_config, init_notes = build_training_config(config_data, benchmark, schedule, data,
                                                   run_dir / 'mmengine', options.seed)
     request = {'config': encode_config(mm_config), 'final_checkpoint': str(run_dir / FINAL_CHECKPOINT),
-               'threads': options.limits.threads, 'emit_seconds': EMIT_SECONDS,
+               'threads': options.limits.or_defaults().threads, 'emit_seconds': EMIT_SECONDS,
                'code_dir': str(submission.folder) if config.custom_code else None,
                'init_checkpoint': str(run_dir / INIT_CHECKPOINT) if init_sha else None}
     request_path = run_dir / 'train_request.json'
@@ -209,7 +209,7 @@ def _record(plan: _Plan, options: TrainOptions, segments: SegmentLog, result: Ch
         initialisation=plan.initialisation,
         totals=totals_of(segments.segments),
         segments=[_segment_summary(s) for s in segments.segments],
-        device=options.device, threads=options.limits.threads, limits=result.enforced,
+        device=options.device, threads=options.limits.or_defaults().threads, limits=result.enforced,
         hardware={**provenance.hardware(), 'fingerprint': provenance.hardware_fingerprint()},
         versions=provenance.software_versions(),
         hashes={'config_sha256': plan.config_sha256, 'checkpoint_sha256': checkpoint['sha256'],
