@@ -50,6 +50,7 @@ DRAIN_S = 1.0               # after the child exits, how long its last frames ma
 MAX_FRAMES = 200_000        # a child sending more is flooding the channel
 MAX_HEADER_TOTAL = 32 << 20  # bytes of headers kept per child
 MAX_MESSAGE_CHARS = 600     # a child's error message is cut here
+MAX_LOG_BYTES = 8 << 20     # a child's stderr kept in its log (the rest is read and dropped)
 
 DEFAULT_TIMEOUT_S = 1800.0
 DEFAULT_MEMORY_MB = 8192
@@ -236,23 +237,25 @@ class ChildSession:
         self._log: IO[bytes] = self.log_path.open('wb')
         request_read, self._to_child = os.pipe()
         self._from_child, reply_write = os.pipe()
+        self._stderr, stderr_write = os.pipe()
+        self._log_bytes = 0
         self._started = time.monotonic()
         self._deadline = self._started + float(limits.timeout_s)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, '-P', '-s', '-m', module], stdin=request_read, stdout=reply_write,
-                stderr=self._log, cwd=cwd, env=_child_env(home, limits.threads, extra_env),
+                stderr=stderr_write, cwd=cwd, env=_child_env(home, limits.threads, extra_env),
                 preexec_fn=_child_setup(limits, cut, plan, self.group), start_new_session=True,
                 pass_fds=pass_fds)
         except BaseException:
-            for fd in (request_read, reply_write, self._to_child, self._from_child):
+            for fd in (request_read, reply_write, stderr_write, self._to_child, self._from_child, self._stderr):
                 os.close(fd)
             self._log.close()
             self._remove_group()
             raise
-        os.close(request_read)
-        os.close(reply_write)
-        for fd in (self._to_child, self._from_child):
+        for fd in (request_read, reply_write, stderr_write):
+            os.close(fd)
+        for fd in (self._to_child, self._from_child, self._stderr):
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
         self.pid = self.process.pid
 
@@ -282,7 +285,9 @@ class ChildSession:
         data = memoryview(encode(kind, payload, **header))
         while data:
             self._check_deadline()
-            _, writable, _ = select.select([], [self._to_child], [], self._wait_s(None))
+            readable, writable, _ = select.select([self._stderr], [self._to_child], [], self._wait_s(None))
+            if readable:
+                self._pump_log()
             if writable:
                 try:
                     written = os.write(self._to_child, data[:1 << 16])
@@ -306,8 +311,10 @@ class ChildSession:
             self._check_deadline()
             if give_up is not None and time.monotonic() >= give_up:
                 raise ChildProcessError_(f'{self.doing} did not answer within {timeout_s:.0f} s')
-            readable, _, _ = select.select([self._from_child], [], [], self._wait_s(give_up))
-            if readable:
+            readable, _, _ = select.select([self._from_child, self._stderr], [], [], self._wait_s(give_up))
+            if self._stderr in readable:
+                self._pump_log()
+            if self._from_child in readable:
                 self._read_available()
             self._watch()
 
@@ -326,6 +333,22 @@ class ChildSession:
         if self._exited_at is not None:
             ends.append(self._exited_at + DRAIN_S)
         return max(0.0, min(ends) - now)
+
+    def _pump_log(self) -> None:
+        """Copy what the child wrote to stderr into its log, up to ``MAX_LOG_BYTES`` (the rest is dropped)."""
+        while True:
+            try:
+                chunk = os.read(self._stderr, 1 << 16)
+            except (BlockingIOError, OSError):
+                return
+            if not chunk:
+                return
+            room = MAX_LOG_BYTES - self._log_bytes
+            if room > 0:
+                self._log.write(chunk[:room])
+            if len(chunk) > room >= 0 or (room <= 0 and self._log_bytes == MAX_LOG_BYTES):
+                self._log.write(b'\n[frugalbench: log cut here at %d MB]\n' % (MAX_LOG_BYTES >> 20))
+            self._log_bytes += len(chunk)
 
     def _read_available(self) -> None:
         try:
@@ -476,7 +499,8 @@ class ChildSession:
             self._kill_all()
             self._reap(block=True)
         self._kill_all()
-        for fd in (self._to_child, self._from_child):
+        self._pump_log()
+        for fd in (self._to_child, self._from_child, self._stderr):
             try:
                 os.close(fd)
             except OSError:
@@ -504,6 +528,9 @@ class ChildSession:
                 self.result.enforced['control_group_cleanup'] = f'failed: {exc}'
 
     def _log_tail(self) -> str:
+        if not self._log.closed:
+            self._pump_log()
+            self._log.flush()
         try:
             lines = [line for line in self.log_path.read_text(errors='replace').splitlines() if line.strip()]
         except OSError:

@@ -92,6 +92,10 @@ def handle(request):
     elif mode == 'after_done':
         emit('done')
         emit('done', forged=True)
+    elif mode == 'chatty':
+        for _ in range(50):
+            sys.stderr.write('x' * (1 << 20))
+        emit('done')
     elif mode == 'error':
         raise Known('the model is broken')
     elif mode == 'crash':
@@ -170,6 +174,13 @@ def test_reported_error_becomes_the_reason(child_code: Path, tmp_path: Path) -> 
 def test_crash_points_to_the_log_with_its_last_line(child_code: Path, tmp_path: Path) -> None:
     with pytest.raises(ChildProcessError_, match=r'exited with status 3; see its log .*RuntimeError: boom'):
         _run('crash', child_code, tmp_path)
+
+
+def test_a_child_writing_to_stderr_cannot_fill_the_disk(child_code: Path, tmp_path: Path) -> None:
+    from frugalbench.isolation import MAX_LOG_BYTES
+    _run('chatty', child_code, tmp_path)
+    log = (tmp_path / 'child.log').read_bytes()
+    assert MAX_LOG_BYTES <= len(log) < MAX_LOG_BYTES + 1024 and log.endswith(b'MB]\n')
 
 
 def test_a_flood_of_messages_is_cut(child_code: Path, tmp_path: Path) -> None:
