@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from frugalbench.cgroups import ControlGroup, GroupLimits, create_group
+from frugalbench.cgroups import ControlGroup, GroupLimits, create_group, sweep_stale_groups
 from frugalbench.confinement import CONFINED_VIEW, Confinement, MountPlan, confine, plan_confinement
 from frugalbench.errors import ChildProcessError_
 from frugalbench.frames import Frame, FrameBuffer, FrameError, encode
@@ -174,6 +174,20 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
+_swept = False
+
+
+def _sweep_once() -> None:
+    """Kill what a harness that died (SIGKILL, power loss) left in its groups: once per process."""
+    global _swept
+    if not _swept:
+        _swept = True
+        try:
+            sweep_stale_groups()
+        except OSError:
+            pass
+
+
 class ChildSession:
     """One running child: send frames, receive frames, and `close` (which kills everything it started).
 
@@ -217,6 +231,7 @@ class ChildSession:
             'network': how if cut else f'not cut ({how})', 'isolated_home': True, 'dies_with_parent': True}
         if not limits.cut_network:
             enforced['network'] = 'not cut (disabled by caller)'
+        _sweep_once()
         self.group, why = create_group(f'{module.rsplit(".", 1)[-1]}-{uuid.uuid4().hex[:12]}',
                                        GroupLimits(memory_bytes=int(limits.memory_mb) << 20, pids_max=limits.pids))
         enforced['control_group'] = self.group.enforced() if self.group is not None else f'none ({why})'
