@@ -22,7 +22,7 @@ import streamlit as st
 from frugalbench import app_data as data
 from frugalbench.scores import RESOURCES, Interval, crossover_w, get_resource
 from frugalbench.settings import default_db_path
-from frugalbench.text import code_span, markdown_literal, visible
+from frugalbench.text import code_span, markdown_literal, visible, visible_strings
 
 DEFAULT_RESOURCE = 'params'  # the harness counts parameters for every successful run
 DEFAULT_W = 0.5
@@ -143,7 +143,7 @@ def ranking_tab(view: dict[str, Any], ranked: pd.DataFrame | None, shown: pd.Dat
         table(shown.sort_values('miou', ascending=False), view['w'], resource.name, 'runs-table')
         return
     st.caption(f"{len(ranked)} runs ranked on {resource.name} ({resource.unit}) at w = {view['w']:g} "
-               f"in track {markdown_literal(view['track'])}; rank 1 is the best score. Click a column "
+               f"in track {code_span(view['track'])}; rank 1 is the best score. Click a column "
                'header to sort.')
     table(ranked, view['w'], resource.name, 'ranking-table')
     export = data.export_frame(ranked)
@@ -270,7 +270,7 @@ def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
     if manifest.get('description'):
         st.text(visible(str(manifest['description']), keep_newlines=True))
     with st.expander('Manifest (submission.yaml as stored)', expanded=False):
-        st.json(manifest)
+        st.json(visible_strings(manifest))
     _class_bars(detail, document)
     st.subheader('Measurements')
     if detail.measurements.empty:
@@ -278,9 +278,9 @@ def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
     else:
         st.dataframe(data.plain_text(detail.measurements), hide_index=True, width='stretch')
     with st.expander('Provenance (hardware, software, hashes, limits, timings)'):
-        st.json({key: document.get(key) for key in ('hardware', 'versions', 'hashes', 'protocol_version',
-                                                    'device', 'split', 'custom_code', 'training', 'limits',
-                                                    'model_process', 'timings', 'run_key')})
+        st.json(visible_strings({key: document.get(key) for key in (
+            'hardware', 'versions', 'hashes', 'protocol_version', 'device', 'split', 'custom_code', 'training',
+            'limits', 'model_process', 'timings', 'run_key')}))
     _lineage(db, document, manifest)
     _overlays(document)
 

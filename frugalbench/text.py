@@ -4,10 +4,12 @@
                            invisible format characters written as visible escapes (``\\x1b``, ``\\u202e``)
     cap(text, limit)       at most ``limit`` characters, the cut said in the text
     cap_strings(value)     every string of a JSON-like value capped at ``MAX_STORED_TEXT``
+    visible_strings(value) every string of a JSON-like value through ``visible`` (JSON viewers)
     csv_cell(value)        a spreadsheet formula prefix (``= + - @``, tab, CR) neutralised by a ``'``
     csv_safe(frame)        ``csv_cell`` and ``visible`` on every text cell of a data frame
     markdown_literal(text) for Streamlit elements that read Markdown (captions, labels, messages):
-                           every ASCII punctuation character backslash-escaped, plus ``visible``
+                           every ASCII punctuation character backslash-escaped, autolinks and
+                           shortcodes broken by invisible word joiners, plus ``visible``
     code_span(text)        the same as a Markdown code span (a path in a message)
 
 Terminal output (``frugalbench.cli``) passes every string through ``visible`` (and rich's
@@ -73,6 +75,18 @@ def cap_strings(value: Any, limit: int = MAX_STORED_TEXT) -> Any:
     return value
 
 
+def visible_strings(value: Any) -> Any:
+    """A copy of a JSON-like value with every string, keys included, passed through ``visible``
+    (for JSON viewers, which show a string's characters as they are)."""
+    if isinstance(value, str):
+        return visible(value, keep_newlines=True)
+    if isinstance(value, Mapping):
+        return {visible(k) if isinstance(k, str) else k: visible_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [visible_strings(v) for v in value]
+    return value
+
+
 def csv_cell(value: Any) -> Any:
     """A text cell that a spreadsheet would read as a formula, prefixed with ``'``; others unchanged."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
@@ -91,9 +105,24 @@ def csv_safe(frame: Any) -> Any:
     return out
 
 
+WORD_JOINER = '\u2060'  # invisible, no width: breaks what Markdown would link or replace after parsing
+
+
 def markdown_literal(text: object) -> str:
-    """``text`` for a Streamlit element that reads Markdown: shown as the characters it holds."""
-    return ''.join('\\' + char if char in _MARKDOWN_PUNCTUATION else char for char in visible(text))
+    """``text`` for a Streamlit element that reads Markdown: shown as the characters it holds.
+
+    ASCII punctuation is backslash-escaped (emphasis, links, HTML, ``:red[...]`` directives, math);
+    a word joiner follows each ``:`` and ``.`` and precedes each ``@``, since bare URLs, e-mail
+    addresses and ``:emoji:`` shortcodes are turned into links and pictures after parsing, where
+    escapes no longer count."""
+    out = []
+    for char in visible(text):
+        if char == '@':
+            out.append(WORD_JOINER)
+        out.append('\\' + char if char in _MARKDOWN_PUNCTUATION else char)
+        if char in ':.':
+            out.append(WORD_JOINER)
+    return ''.join(out)
 
 
 def code_span(text: object) -> str:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from frugalbench.errors import StoreError
 from frugalbench.store import connect
-from frugalbench.text import code_span, markdown_literal
+from frugalbench.text import code_span
 
 T = TypeVar('T')
 
@@ -83,7 +83,7 @@ def _unreadable(path: Path, reason: str) -> StoreStatus:
     if 'locked' in reason:  # frugalbench.store's message once its bounded retry has run out
         return StoreStatus('locked', f'The results database {code_span(path)} is busy: another frugalbench '
                            'command is writing to it. Refresh this page in a few seconds.')
-    return StoreStatus('unreadable', f'The results database {code_span(path)} cannot be read ({markdown_literal(reason)}). '
+    return StoreStatus('unreadable', f'The results database {code_span(path)} cannot be read ({code_span(reason)}). '
                        'Check the path, or evaluate into a new one with --db.')
 
 
