@@ -93,6 +93,7 @@ class _RecordBudget(BaseModel):
     subset_id: str | None = Field(default=None, max_length=200)
     annotator_seconds: float | None = Field(default=None, ge=0)
     labelled_pixels: int | None = Field(default=None, ge=0)
+    seed: int | None = None
 
 
 class _RecordTotals(BaseModel):

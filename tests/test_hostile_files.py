@@ -246,3 +246,16 @@ def test_a_malformed_record_leaves_the_budget_declared_saying_why(make_submissio
         read_training_record(folder)
     section = training_section(load_submission(folder), None)
     assert section['state'] == 'declared' and problem in section['note']
+
+
+def test_compression_reads_the_parents_record_without_following_a_link(make_submission, tmp_path: Path) -> None:
+    from frugalbench.compression.pipeline import finetune_budget
+    folder = make_submission()
+    submission = load_submission(folder)
+    (folder / 'training_record.json').write_text(json.dumps(_record(submission.checkpoint_sha256(), images=3)))
+    assert finetune_budget(submission, 10, 0.1)['images'] == 3
+    outside = tmp_path / 'elsewhere.json'
+    (folder / 'training_record.json').rename(outside)
+    (folder / 'training_record.json').symlink_to(outside)
+    with pytest.raises(SubmissionError, match='is a symbolic link'):
+        finetune_budget(submission, 10, 0.1)

@@ -27,7 +27,7 @@ from frugalbench.isolation import Confinement, Limits, run_child
 from frugalbench.model import path_in_view, protected_folders, read_config
 from frugalbench.model.channel import decode_config
 from frugalbench.settings import default_db_path, work_dir
-from frugalbench.submission import MANIFEST_NAME, Manifest, Submission, load_submission
+from frugalbench.submission import MANIFEST_NAME, Manifest, Submission, load_submission, read_training_record
 from frugalbench.training.budget import TRAINABLE_ANNOTATIONS
 from frugalbench.training.config import DEFAULT_ETA_MIN, DEFAULT_OPTIMIZER
 from frugalbench.training.record import RECORD_FILE
@@ -155,9 +155,9 @@ def finetune_schedule(schedule: dict[str, Any] | None, iters: int, lr_scale: flo
 def finetune_budget(parent: Submission, iters: int, lr_scale: float) -> dict[str, Any]:
     """Fine-tune under the parent's data and annotation budget: its verified training record when it
     has one, else its declared training data (the whole train split with full masks by default)."""
-    record_path = parent.folder / RECORD_FILE
-    if record_path.is_file():
-        budget = json.loads(record_path.read_text()).get('budget', {})
+    shipped = read_training_record(parent.folder)  # no link followed, size-capped; malformed: SubmissionError
+    if shipped is not None:
+        budget = shipped.budget.model_dump()
         source = f'{parent.id}/{RECORD_FILE}'
     else:
         declared = parent.manifest.training
