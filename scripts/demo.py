@@ -2,7 +2,9 @@
 submission whose benchmark data is present (stored runs are reused, so a second demo is quick),
 print the results table, then start the leaderboard and print its URL.
 
-    python scripts/demo.py [--no-leaderboard] [--port 8501]
+    python scripts/demo.py [--no-leaderboard] [--port 8501] [--host 127.0.0.1]
+
+The leaderboard listens on 127.0.0.1 (this machine only) unless --host says otherwise.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from rich.console import Console
 
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.cli.evaluate import evaluate_with_progress, results_table
+from frugalbench.cli.leaderboard import DEFAULT_HOST, url
 from frugalbench.errors import BenchmarkError
 from frugalbench.evaluation import EvaluationOptions
 from frugalbench.settings import PROJECT_ROOT, default_db_path
@@ -52,11 +55,11 @@ def train_if_missing(folder: Path, benchmark: str) -> None:
     train_submission(folder, TrainOptions(benchmark=benchmark))
 
 
-def start_leaderboard(port: int) -> int:
+def start_leaderboard(port: int, host: str = DEFAULT_HOST) -> int:
     import subprocess
-    console.print(f'starting the leaderboard: http://localhost:{port}  (Ctrl-C stops it)')
+    console.print(f'starting the leaderboard: {url(port, host)}  (Ctrl-C stops it)')
     return subprocess.call([sys.executable, '-m', 'frugalbench', 'leaderboard', '--port', str(port),
-                            '--db', str(default_db_path()), '--no-browser'])
+                            '--host', host, '--db', str(default_db_path()), '--no-browser'])
 
 
 def main() -> int:
@@ -64,6 +67,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--no-leaderboard', action='store_true', help='stop after the results table')
     parser.add_argument('--port', type=int, default=8501)
+    parser.add_argument('--host', default=DEFAULT_HOST,
+                        help=f'address the leaderboard listens on (default {DEFAULT_HOST}: this machine only)')
     args = parser.parse_args()
     prepare_synthetic()
     documents = []
@@ -81,7 +86,7 @@ def main() -> int:
     status = 0 if all(d['status'] == 'ok' for d in documents) else 1
     if args.no_leaderboard:
         return status
-    return start_leaderboard(args.port)
+    return start_leaderboard(args.port, args.host)
 
 
 if __name__ == '__main__':
