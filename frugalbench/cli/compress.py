@@ -6,10 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
 from rich.table import Table
 
 from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, print_json, stderr
+from frugalbench.cli.common import plain as escape  # markup, control and bidi characters made inert
 from frugalbench.cli.train import training_progress
 from frugalbench.errors import UsageError
 from frugalbench.isolation import Limits
