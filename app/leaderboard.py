@@ -28,6 +28,8 @@ DEFAULT_RESOURCE = 'params'  # the harness counts parameters for every successfu
 DEFAULT_W = 0.5
 MAX_INTERVAL_RUNS = 50  # bootstrap intervals (about 40 ms each) are computed for at most this many runs
 CURVE_RUNS = 5  # runs drawn by default in the frugality curves
+UNTRUSTED_HELP = ('greyed: counted where submission code ran (custom_imports), so shown but never ranked, '
+                  'never on a Pareto front or in a budget track; see "not ranked on"')
 
 
 def db_path_from_argv(argv: list[str]) -> Path:
@@ -119,8 +121,13 @@ def column_config(w: float, resource: str) -> dict[str, Any]:
         'resource value': number(f'{resource} ({unit})', format='%.4g'),
         'R': number('R', format='%.3g', help='resource / reference value'),
         'Pareto': st.column_config.CheckboxColumn('Pareto', help='on the (mIoU, resource) front'),
-        'params': number(format='compact'),
-        'MACs': number(format='compact'),
+        'params': number(format='compact', help=UNTRUSTED_HELP),
+        'MACs': number(format='compact', help=UNTRUSTED_HELP),
+        'not ranked on': st.column_config.TextColumn(
+            help='resources this run is never ranked on, and why (its compute counts are untrusted)'),
+        'measurement protocol': st.column_config.TextColumn(
+            help='the measurement protocol version of its latency, memory and energy; versions are '
+                 'never ranked together'),
         'latency (ms)': number(format='%.3g', help='median latency at batch 1'),
         'peak memory (MB)': number(format='%.4g'),
         'energy (J/image)': number(format='%.3g', help='see "energy kind": measured or estimated'),
@@ -130,7 +137,7 @@ def column_config(w: float, resource: str) -> dict[str, Any]:
 
 
 def table(frame: pd.DataFrame, w: float, resource: str, key: str) -> None:
-    st.dataframe(data.display_table(frame), hide_index=True, width='stretch', key=key,
+    st.dataframe(data.styled_table(frame), hide_index=True, width='stretch', key=key,
                  placeholder=data.NOT_MEASURED, column_config=column_config(w, resource))
 
 
@@ -140,11 +147,13 @@ def ranking_tab(view: dict[str, Any], ranked: pd.DataFrame | None, shown: pd.Dat
         st.info(f'No reference value for {resource.name} in this benchmark file: enter one in the '
                 'sidebar (or add it under references: in the benchmark file) to compute frugality '
                 'scores. Stored runs, by mIoU:')
+        trust_captions(shown, resource.name)
         table(shown.sort_values('miou', ascending=False), view['w'], resource.name, 'runs-table')
         return
     st.caption(f"{len(ranked)} runs ranked on {resource.name} ({resource.unit}) at w = {view['w']:g} "
                f"in track {code_span(view['track'])}; rank 1 is the best score. Click a column "
                'header to sort.')
+    trust_captions(shown, resource.name)
     table(ranked, view['w'], resource.name, 'ranking-table')
     export = data.export_frame(ranked)
     left, right = st.columns(2)
@@ -157,6 +166,12 @@ def ranking_tab(view: dict[str, Any], ranked: pd.DataFrame | None, shown: pd.Dat
     if len(left_out):
         with st.expander(f'{len(left_out)} runs not ranked here, and why'):
             st.dataframe(data.plain_text(left_out), hide_index=True, width='stretch')
+
+
+def trust_captions(shown: pd.DataFrame, resource: str) -> None:
+    """Which runs are never ranked on their compute counts and why; how protocol versions are kept apart."""
+    for note in data.trust_notes(shown, resource):
+        st.caption(markdown_literal(note))
 
 
 def _file_name(stem: str) -> str:
@@ -264,6 +279,11 @@ def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
     budget = (document.get('training') or {})
     st.text(visible(f"Training budget: {budget.get('state') or ('verified' if budget.get('verified') else 'declared')}"
                     + (f"  ({budget['note']})" if budget.get('note') else '')))
+    if document.get('status') == 'ok':
+        trusted, reason = detail.compute_trust
+        st.text(f'Measurement protocol: v{detail.measurement_protocol_version}')
+        st.text(visible('Compute counts (params, MACs, FLOPs): trusted' if trusted else
+                        f'Compute counts (params, MACs, FLOPs): untrusted, shown but never ranked: {reason}'))
     if document.get('status') != 'ok':
         st.error('This run failed. Reason:')
         st.text(visible(str(document.get('failure_reason')), keep_newlines=True))

@@ -11,8 +11,9 @@ from typing import Any
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.documents import get_path
 from frugalbench.errors import BenchmarkError
-from frugalbench.scores import RunRecord, parse_references, parse_tracks, rank_runs
+from frugalbench.scores import RunRecord, get_resource, parse_references, parse_tracks, rank_runs, ranked_value
 from frugalbench.store import connect, list_run_documents
+from frugalbench.store.runs import compute_trust, measurement_protocol_version
 
 
 
@@ -43,6 +44,7 @@ def training_figures(document: dict[str, Any]) -> tuple[dict[str, float | None],
 def record_from_document(document: dict[str, Any]) -> RunRecord:
     """The scoring view of one evaluation document."""
     training, annotation, state = training_figures(document)
+    trusted, untrusted_reason = compute_trust(document)
     interval = get_path(document, 'accuracy.miou_ci')
     resources = {
         'params': get_path(document, 'compute.params'), 'macs': get_path(document, 'compute.macs'),
@@ -56,7 +58,8 @@ def record_from_document(document: dict[str, Any]) -> RunRecord:
         miou=get_path(document, 'accuracy.miou'), miou_ci=tuple(interval) if interval else None,
         resources=resources, technique=str(get_path(document, 'manifest.technique') or ''),
         energy_measured=bool(get_path(document, 'energy.measured')), annotation_type=annotation,
-        budget_state=state, status=document.get('status', 'failed'))
+        budget_state=state, status=document.get('status', 'failed'), compute_trusted=trusted,
+        untrusted_reason=untrusted_reason, measurement_protocol_version=measurement_protocol_version(document))
 
 
 def latest_documents(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,3 +91,20 @@ def rank_stored_runs(db_path: Path, *, resource: str, w: float, benchmark: str |
         for row in rank_runs(records, resource, w, references, track, tracks):
             ranked.append({'benchmark': name, **row.to_dict()})
     return ranked
+
+
+def untrusted_stored_runs(db_path: Path, *, resource: str, benchmark: str | None = None) -> list[dict[str, Any]]:
+    """Successful runs (newest per idempotency key) that are never ranked on ``resource`` because
+    their compute counts are untrusted (``frugalbench.scores.trust.ranked_value``): run_id,
+    submission, benchmark and reason; empty for a resource that is not a compute count."""
+    if not get_resource(resource).compute_count or not Path(db_path).exists():
+        return []
+    with connect(db_path) as connection:
+        documents = latest_documents(list_run_documents(connection, benchmark))
+    rows = []
+    for document in documents:
+        record = record_from_document(document)
+        if record.ok and not record.compute_trusted:
+            rows.append({'run_id': record.run_id, 'submission': record.submission, 'benchmark': record.benchmark,
+                         'reason': ranked_value(record, resource).reason})
+    return rows

@@ -32,8 +32,10 @@ from frugalbench.app_data.views import (
     ranking,
     run_label,
     stored_intervals,
+    styled_table,
     to_csv_bytes,
     to_parquet_bytes,
+    trust_notes,
     unranked,
     with_intervals,
     with_labels,
@@ -44,5 +46,6 @@ __all__ = [
     'axis_scale', 'benchmark_setup', 'benchmarks', 'bootstrap_intervals', 'budget_points', 'display_table',
     'export_frame', 'filter_runs', 'frugality_curves', 'image_areas', 'latest_per_submission', 'lineage',
     'lineage_segments', 'pareto_front', 'plain_text', 'ranking', 'run_detail', 'run_label', 'runs', 'store_status',
-    'stored_intervals', 'to_csv_bytes', 'to_parquet_bytes', 'unranked', 'with_intervals', 'with_labels',
+    'stored_intervals', 'styled_table', 'to_csv_bytes', 'to_parquet_bytes', 'trust_notes', 'unranked',
+    'with_intervals', 'with_labels',
 ]

@@ -170,7 +170,12 @@ def _measurement_pivot() -> str:
     return ',\n       '.join(columns)
 
 
-def _runs_sql() -> str:
+TRUST_COLUMNS = 'compute_trusted, compute_untrusted_reason AS untrusted_reason, measurement_protocol_version'
+NO_TRUST_COLUMNS = ('CAST(NULL AS BOOLEAN) AS compute_trusted, CAST(NULL AS VARCHAR) AS untrusted_reason, '
+                    'CAST(NULL AS INTEGER) AS measurement_protocol_version')
+
+
+def _runs_sql(trust_columns: str = TRUST_COLUMNS) -> str:
     """One row per run of a benchmark from the typed columns and the measurements table. No
     document is parsed here but one per hardware fingerprint (for its label)."""
     return f"""
@@ -199,7 +204,7 @@ SELECT run_id, created_at, status, failure_reason, submission,
        macs, latency_ms, peak_rss_mb, energy_joules_per_image,
        coalesce(energy_measured, false) AS energy_measured, energy_method,
        declared_train_images, declared_annotation,
-       hardware_fingerprint, machines.hardware, custom_code, device
+       hardware_fingerprint, machines.hardware, custom_code, device, {trust_columns}
 FROM selected
      LEFT JOIN machines USING (hardware_fingerprint)
      LEFT JOIN resources USING (run_id)
@@ -244,7 +249,7 @@ RUN_FRAME_COLUMNS = (
     'miou_ci_high', 'params', 'macs', 'latency_ms', 'peak_rss_mb', 'energy_joules_per_image',
     'energy_measured', 'energy_method', 'train_images', 'annotation_type', 'annotation_seconds',
     'train_seconds', 'train_energy_joules', 'budget_verified', 'budget_state', 'hardware_fingerprint', 'hardware',
-    'architecture', 'custom_code', 'device',
+    'architecture', 'custom_code', 'device', 'compute_trusted', 'untrusted_reason', 'measurement_protocol_version',
 )
 
 DocumentCache = MutableMapping[str, tuple[Any, ...]]  # run id -> its DOCUMENT_FIELDS values
@@ -256,14 +261,20 @@ def runs(db_path: Path, benchmark: str, cache: DocumentCache | None = None) -> p
     Columns: ``RUN_FRAME_COLUMNS``. Resource columns use the units of ``frugalbench.scores``
     (MACs, ms, MB = 2**20 bytes, J per image, images, annotator seconds) and are NaN where the
     store has no value; ``budget_state`` is verified, recorded or declared (``budget_verified``:
-    verified only).
+    verified only); ``compute_trusted`` is False (``untrusted_reason`` says why) when its params
+    and MACs were counted where submission code ran, and ``measurement_protocol_version`` is the
+    protocol its latency, memory and energy were measured under (``frugalbench.scores.trust``).
     ``cache`` (run id -> the values read from its document) spares parsing the documents of
     runs read before; the runs read now are added to it. One connection for both queries.
     """
     cache = {} if cache is None else cache
 
     def query(connection: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[str], pd.DataFrame | None]:
-        core = connection.sql(_runs_sql(), params=[benchmark]).to_arrow_table().to_pandas()
+        migrated = _has_trust_columns(connection)
+        core = connection.sql(_runs_sql(TRUST_COLUMNS if migrated else NO_TRUST_COLUMNS),
+                              params=[benchmark]).to_arrow_table().to_pandas()
+        if not migrated:
+            _trust_from_documents(connection, core)
         ids = core['run_id'].tolist()
         missing = [run_id for run_id in ids if run_id not in cache]
         fields = connection.execute(DOCUMENT_FIELDS_SQL, [missing]).df() if missing else None
@@ -275,6 +286,29 @@ def runs(db_path: Path, benchmark: str, cache: DocumentCache | None = None) -> p
     known = pd.DataFrame.from_records([cache.get(run_id, empty) for run_id in ids], columns=list(DOCUMENT_FIELDS),
                                       index=core.index)
     return shape_runs(core, known)
+
+
+def _has_trust_columns(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``runs`` has migration 4's columns (a file that no writer has opened since is read
+    as it is: the leaderboard opens it read-only and migrates nothing)."""
+    try:
+        connection.execute('SELECT compute_trusted FROM runs LIMIT 0')
+    except duckdb.BinderException:
+        return False
+    return True
+
+
+def _trust_from_documents(connection: duckdb.DuckDBPyConnection, core: pd.DataFrame) -> None:
+    """Fill the trust columns of ``core`` from the runs' documents, by the rule migration 4 stores
+    (``frugalbench.store.runs.compute_trust``, ``measurement_protocol_version``)."""
+    from frugalbench.store.runs import compute_trust, measurement_protocol_version
+    ids = core['run_id'].tolist()
+    rows = connection.execute('SELECT run_id, document FROM runs WHERE run_id IN (SELECT unnest(?))', [ids]).fetchall()
+    documents = {run_id: json.loads(document) for run_id, document in rows}
+    trust = [compute_trust(documents[run_id]) for run_id in ids]
+    core['compute_trusted'] = [trusted for trusted, _ in trust]
+    core['untrusted_reason'] = [reason for _, reason in trust]
+    core['measurement_protocol_version'] = [measurement_protocol_version(documents[run_id]) for run_id in ids]
 
 
 FLOAT_COLUMNS = ('miou', 'miou_ci_low', 'miou_ci_high', 'params', 'macs', 'latency_ms', 'peak_rss_mb',
@@ -302,6 +336,8 @@ def shape_runs(core: pd.DataFrame, fields: pd.DataFrame) -> pd.DataFrame:
     for column in FLOAT_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors='coerce').astype('float64')
     frame['energy_measured'] = frame['energy_measured'].fillna(False).astype(bool)
+    frame['compute_trusted'] = frame['compute_trusted'].fillna(False).astype(bool)  # unknown: not trusted
+    frame['measurement_protocol_version'] = pd.array(frame['measurement_protocol_version'], dtype='Int64')
     return frame.reset_index(drop=True)
 
 
@@ -312,6 +348,18 @@ class RunDetail:
     document: dict[str, Any]
     class_scores: pd.DataFrame   # class_index, class_name, iou, acc
     measurements: pd.DataFrame   # name, value, unit, method, tool_version, measured, unavailable_reason, details
+
+    @property
+    def compute_trust(self) -> tuple[bool, str | None]:
+        """Whether its compute counts may be ranked, and if not why (``frugalbench.store.runs.compute_trust``)."""
+        from frugalbench.store.runs import compute_trust
+        return compute_trust(self.document)
+
+    @property
+    def measurement_protocol_version(self) -> int | None:
+        """The measurement protocol of its latency, memory and energy (1 for runs stored before it was recorded)."""
+        from frugalbench.store.runs import measurement_protocol_version
+        return measurement_protocol_version(self.document)
 
 
 def run_detail(db_path: Path, run_id: str) -> RunDetail | None:

@@ -3,6 +3,8 @@
 Rankings, Pareto flags, frugality curves and intervals come from ``frugalbench.scores``; this
 module joins them with the runs' other columns, and labels a display copy in which estimated
 energy is marked ``estimated`` and a training budget is marked ``verified``, ``recorded`` or ``declared``.
+Compute counts (params, MACs) of a run whose compute is not trusted are greyed (``styled_table``),
+and its row says why it is never ranked on them (``frugalbench.scores.trust``).
 """
 from __future__ import annotations
 
@@ -30,10 +32,13 @@ from frugalbench.scores import (
     parse_tracks,
     rank_runs,
 )
+from frugalbench.scores.trust import COMPUTE_COUNTS
 from frugalbench.text import csv_safe, visible
 
 NOT_MEASURED = 'not measured'
 MISSING = '-'
+UNTRUSTED_STYLE = 'color: #a0a0a0; background-color: #f2f2f2'  # greyed: shown, never ranked
+MAX_STYLED_CELLS = 200_000  # pandas' Styler (and so Streamlit) refuses more than 262,144 cells
 
 
 @dataclass(frozen=True)
@@ -108,10 +113,12 @@ def _str(value: Any) -> str:
 
 
 def run_records(runs: pd.DataFrame, intervals: Mapping[str, Interval] | None = None) -> list[RunRecord]:
-    """The runs as ``RunRecord``s for ``frugalbench.scores`` (intervals by run id, where known)."""
+    """The runs as ``RunRecord``s for ``frugalbench.scores`` (intervals by run id, where known).
+    A frame without the trust columns (built by hand) is read as trusted, measurement protocol v1."""
     intervals = intervals or {}
     records = []
     for row in runs.to_dict('records'):
+        version = _value(row.get('measurement_protocol_version', 1))
         run_id = str(row['run_id'])
         protocol = _value(row['protocol_version'])
         records.append(RunRecord(
@@ -123,20 +130,24 @@ def run_records(runs: pd.DataFrame, intervals: Mapping[str, Interval] | None = N
             technique=_str(row['technique']), energy_measured=bool(row['energy_measured']),
             annotation_type=row['annotation_type'] if isinstance(row['annotation_type'], str) else None,
             budget_verified=bool(row['budget_verified']), status=str(row['status']),
-            budget_state=_str(row.get('budget_state')) or ('verified' if row['budget_verified'] else 'declared')))
+            budget_state=_str(row.get('budget_state')) or ('verified' if row['budget_verified'] else 'declared'),
+            compute_trusted=_trusted(row),
+            untrusted_reason=_str(row.get('untrusted_reason')) or None,
+            measurement_protocol_version=int(version) if version is not None else None))
     return records
 
 
 RUN_COLUMNS_IN_RANKING = (
     'submission_name', 'created_at', 'params', 'macs', 'latency_ms', 'peak_rss_mb',
     'energy_joules_per_image', 'energy_method', 'train_images', 'annotation_type',
-    'annotation_seconds', 'hardware', 'architecture', 'parent',
+    'annotation_seconds', 'hardware', 'architecture', 'parent', 'compute_trusted', 'untrusted_reason',
 )
 
 RANKING_COLUMNS = (
     'rank', 'submission_name', 'technique', 'miou', 'miou_ci_low', 'miou_ci_high', 'score',
     'score_ci_low', 'score_ci_high', 'pareto', 'resource', 'unit', 'resource_value', 'reference',
-    'normalized_resource', 'w', 'tracks', 'tied_with', 'group', *RUN_COLUMNS_IN_RANKING[2:],
+    'normalized_resource', 'w', 'tracks', 'tied_with', 'group', 'measurement_protocol_version',
+    *RUN_COLUMNS_IN_RANKING[2:],
     'energy_measured', 'budget_verified', 'budget_state', 'run_id', 'submission', 'created_at',
 )
 
@@ -210,6 +221,32 @@ def _hours(seconds: object) -> float:
     return _number(seconds) / 3600
 
 
+def _trusted(r: Mapping[str, Any]) -> bool:
+    """``compute_trusted`` of a row (True where the frame has no such column; a missing value, NaN
+    or None, is not trusted)."""
+    value = r.get('compute_trusted', True)
+    return False if _value(value) is None else bool(value)
+
+
+def _compute_kind(r: Mapping[str, Any]) -> str:
+    if r.get('status', 'ok') != 'ok':
+        return MISSING  # a failed run has no counts to trust
+    return 'trusted' if _trusted(r) else 'untrusted'
+
+
+def _not_ranked_on(r: Mapping[str, Any]) -> str:
+    """For a run whose compute is not trusted: the resources it is never ranked on, and why."""
+    if _trusted(r):
+        return MISSING
+    names = ', '.join(COMPUTE_COUNT_LABELS.values())  # params, MACs: the counts ranked_value never ranks
+    return f"{names}: {_str(r.get('untrusted_reason')) or 'compute counts not trusted'}"
+
+
+def _protocol(r: Mapping[str, Any]) -> str:
+    version = _value(r.get('measurement_protocol_version'))
+    return MISSING if version is None else f'v{int(version)}'
+
+
 # Table column -> (the source column it needs, how a row becomes the cell), in display order.
 # Measurements stay numbers (so the table sorts on them; a missing one is NaN, shown as
 # ``NOT_MEASURED`` by the table's placeholder); markers are text columns beside them.
@@ -225,6 +262,8 @@ DISPLAY_COLUMNS: dict[str, tuple[str, Callable[[Mapping[str, Any]], object]]] = 
     'Pareto': ('pareto', lambda r: bool(r['pareto'])),
     'params': ('params', lambda r: _number(r['params'])),
     'MACs': ('macs', lambda r: _number(r['macs'])),
+    'compute counts': ('compute_trusted', _compute_kind),
+    'not ranked on': ('compute_trusted', _not_ranked_on),
     'latency (ms)': ('latency_ms', lambda r: _number(r['latency_ms'])),
     'peak memory (MB)': ('peak_rss_mb', lambda r: _number(r['peak_rss_mb'])),
     'energy (J/image)': ('energy_joules_per_image', lambda r: _number(r['energy_joules_per_image'])),
@@ -238,6 +277,7 @@ DISPLAY_COLUMNS: dict[str, tuple[str, Callable[[Mapping[str, Any]], object]]] = 
     'tied with': ('tied_with', lambda r: r['tied_with'] or MISSING),
     'status': ('status', lambda r: r['status']),
     'hardware': ('hardware', lambda r: _str(r['hardware']) or MISSING),
+    'measurement protocol': ('measurement_protocol_version', _protocol),
     'group': ('group', lambda r: r['group']),
     'run': ('run_id', lambda r: r['run_id']),
 }
@@ -254,6 +294,55 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     columns = {label: fn for label, (source, fn) in DISPLAY_COLUMNS.items() if source in frame.columns}
     rows = [{label: fn(r) for label, fn in columns.items()} for r in frame.to_dict('records')]
     return plain_text(pd.DataFrame(rows, columns=list(columns)))
+
+
+COMPUTE_COUNT_LABELS = {source: label for label, (source, _) in DISPLAY_COLUMNS.items() if source in COMPUTE_COUNTS}
+
+
+def styled_table(frame: pd.DataFrame) -> pd.DataFrame | Any:
+    """``display_table(frame)``, with the compute counts (params, MACs) of runs whose compute is
+    not trusted greyed (a pandas Styler; Streamlit shows its colours). A plain frame when no run
+    is untrusted, or when the table is too large for a Styler: the ``compute counts`` and ``not
+    ranked on`` columns say the same in words."""
+    table = display_table(frame)
+    if 'compute_trusted' not in frame.columns or table.empty or table.size > MAX_STYLED_CELLS:
+        return table
+    rows = np.flatnonzero(~frame['compute_trusted'].fillna(False).astype(bool).to_numpy())
+    columns = [table.columns.get_loc(label) for label in COMPUTE_COUNT_LABELS.values() if label in table.columns]
+    if not len(rows) or not columns:
+        return table
+
+    def grey(data: pd.DataFrame) -> pd.DataFrame:
+        styles = pd.DataFrame('', index=data.index, columns=data.columns)
+        styles.iloc[rows, columns] = UNTRUSTED_STYLE
+        return styles
+    return table.style.apply(grey, axis=None)
+
+
+def trust_notes(runs: pd.DataFrame, resource: str, limit: int = 5) -> list[str]:
+    """Plain-text lines for the ranking: which runs in view are never ranked on their compute
+    counts and why (the first ``limit``), and, for a resource measured under the measurement
+    protocol, that runs of different protocol versions are ranked in separate groups."""
+    notes = []
+    ok = runs[runs['status'] == 'ok'] if 'status' in runs.columns else runs
+    if 'compute_trusted' in ok.columns:
+        untrusted = ok[~ok['compute_trusted'].fillna(False).astype(bool)]
+        if len(untrusted):
+            names = ' and '.join(COMPUTE_COUNT_LABELS.values())
+            notes.append(f'{len(untrusted)} run(s) with untrusted compute counts: their {names} are shown greyed, '
+                         'never ranked, never on a Pareto front and never in a budget track on them; they are '
+                         'ranked on accuracy and on resources measured from outside the model process.')
+            for row in untrusted.head(limit).to_dict('records'):
+                notes.append(f"{run_label(row['submission_name'], row['run_id'])}: {_not_ranked_on(row)}")
+            if len(untrusted) > limit:
+                notes.append(f'... and {len(untrusted) - limit} more (column "not ranked on").')
+    if RESOURCES[resource].protocol_measured and 'measurement_protocol_version' in ok.columns:
+        versions = sorted({int(v) for v in ok['measurement_protocol_version'].dropna()})
+        shown = ', '.join(f'v{v}' for v in versions) or 'none recorded'
+        notes.append(f'{resource} is measured under the measurement protocol: runs of different protocol '
+                     f'versions are ranked in separate groups (measurement=vN in the group). Versions in '
+                     f'view: {shown}.')
+    return [visible(note) for note in notes]
 
 
 def plain_text(frame: pd.DataFrame) -> pd.DataFrame:

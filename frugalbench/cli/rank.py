@@ -8,8 +8,11 @@ from frugalbench.cli.common import plain as escape  # markup, control and bidi c
 from rich.table import Table
 
 from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, print_json
-from frugalbench.ranking import rank_stored_runs
+from frugalbench.ranking import rank_stored_runs, untrusted_stored_runs
 from frugalbench.scores import RESOURCES
+
+MEASUREMENT_CAPTION = ('runs measured under different measurement protocol versions are ranked in '
+                       'separate groups (measurement=vN in the group)')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     rows = rank_stored_runs(db_path(args), resource=args.resource, w=args.w, benchmark=args.benchmark,
                             track=args.track, reference=args.reference)
+    for left_out in untrusted_stored_runs(db_path(args), resource=args.resource, benchmark=args.benchmark):
+        Console(stderr=True).print(f"not ranked: {escape(left_out['submission'])} (run {escape(left_out['run_id'])}) "
+                                   f"on {escape(left_out['benchmark'])}: {escape(left_out['reason'])}")
     if args.format == 'json':
         print_json(rows)
         return 0
-    table = Table(title=f'frugality ranking: resource {args.resource}, w = {args.w}, track {args.track}')
+    table = Table(title=f'frugality ranking: resource {args.resource}, w = {args.w}, track {args.track}',
+                  caption=MEASUREMENT_CAPTION if RESOURCES[args.resource].protocol_measured else None)
     for column in ('rank', 'submission', 'benchmark', 'mIoU', 'mIoU 95% CI', 'resource', 'R', 'score',
                    'pareto', 'tied with', 'group'):
         table.add_column(column, overflow='fold')

@@ -27,6 +27,7 @@ from frugalbench.scores.tracks import (
     qualifies,
     qualifying_tracks,
 )
+from frugalbench.scores.trust import RankedValue, measurement_group, ranked_value, untrusted_resources
 from frugalbench.scores.uncertainty import (
     Interval,
     bootstrap_miou_ci,
@@ -37,10 +38,10 @@ from frugalbench.scores.uncertainty import (
 )
 
 __all__ = [
-    'DEFAULT_WS', 'OPEN_TRACK', 'RESOURCES', 'Interval', 'RankedRun', 'Resource', 'RunRecord',
+    'DEFAULT_WS', 'OPEN_TRACK', 'RESOURCES', 'Interval', 'RankedRun', 'RankedValue', 'Resource', 'RunRecord',
     'Track', 'bootstrap_miou_ci', 'crossover_w', 'exclusion_reason', 'frugality_curve',
     'frugality_score', 'get_resource', 'get_track', 'group_key', 'intervals_overlap',
-    'miou_from_areas', 'normalized_resource', 'pareto_flags', 'parse_references', 'parse_tracks',
-    'penalty', 'qualifies', 'qualifying_tracks', 'rank_runs', 'rank_with_ties', 'score_from_ratio',
-    'tie_groups',
+    'measurement_group', 'miou_from_areas', 'normalized_resource', 'pareto_flags', 'parse_references',
+    'parse_tracks', 'penalty', 'qualifies', 'qualifying_tracks', 'rank_runs', 'rank_with_ties',
+    'ranked_value', 'score_from_ratio', 'tie_groups', 'untrusted_resources',
 ]

@@ -37,6 +37,8 @@ class Resource:
     hardware_dependent: bool = False  # compare only runs measured on the same hardware
     energy: bool = False  # measured and estimated values are never compared
     lower_is_better: bool = True
+    compute_count: bool = False  # counted on the model: ranked only for runs whose compute is trusted
+    protocol_measured: bool = False  # measured under the measurement protocol: one version per group
 
 
 def _resource(name: str, unit: str, description: str, kind: ResourceKind, **flags: bool) -> Resource:
@@ -52,14 +54,15 @@ RESOURCES: Mapping[str, Resource] = {r.name: r for r in (
               training_budget=True, hardware_dependent=True, energy=True),
     _resource('train_seconds', 's', 'wall-clock training time', 'training',
               training_budget=True, hardware_dependent=True),
-    _resource('macs', 'MACs', 'multiply-accumulates per image at the evaluation size', 'compute'),
-    _resource('params', 'parameters', 'number of model parameters', 'memory'),
+    _resource('macs', 'MACs', 'multiply-accumulates per image at the evaluation size', 'compute',
+              compute_count=True),
+    _resource('params', 'parameters', 'number of model parameters', 'memory', compute_count=True),
     _resource('latency_ms', 'ms', 'inference latency per image', 'latency',
-              hardware_dependent=True),
+              hardware_dependent=True, protocol_measured=True),
     _resource('peak_rss_mb', 'MB', 'peak resident memory during inference', 'memory',
-              hardware_dependent=True),
+              hardware_dependent=True, protocol_measured=True),
     _resource('energy_joules_per_image', 'J/image', 'inference energy per image', 'energy',
-              hardware_dependent=True, energy=True),
+              hardware_dependent=True, energy=True, protocol_measured=True),
 )}
 
 

@@ -1,8 +1,11 @@
 """Rank runs by frugality score on one resource, within groups of comparable runs.
 
-A run is ranked when its status is ok, it has an mIoU and a value for the resource, and it
-qualifies for the requested track. Runs are only compared inside a group sharing the benchmark
-and protocol version, plus, depending on the resource:
+A run is ranked when its status is ok, it has an mIoU and a value for the resource that a
+ranking may use (``frugalbench.scores.trust.ranked_value``: never the compute counts of a run
+whose compute is not trusted), and it qualifies for the requested track. Runs are only compared
+inside a group sharing the benchmark and protocol version, plus, depending on the resource:
+- the measurement protocol version, for resources measured under it (latency, memory, energy:
+  ``trust.measurement_group``);
 - the hardware fingerprint, when the resource depends on the hardware (latency, memory, energy,
   training time); MACs, parameters, images and annotation time are compared across hardware;
 - measured vs estimated energy, for energy resources (never ranked against each other);
@@ -36,6 +39,7 @@ from frugalbench.scores.frugality import (
 from frugalbench.scores.pareto import pareto_flags
 from frugalbench.scores.records import RunRecord
 from frugalbench.scores.tracks import OPEN_TRACK, Track, get_track, qualifies, qualifying_tracks
+from frugalbench.scores.trust import measurement_group, ranked_value
 
 SCORE_TOLERANCE = 1e-9  # scores closer than this are equal (float noise, far below any real gap)
 
@@ -65,6 +69,7 @@ class RankedRun:
     budget_verified: bool
     energy_measured: bool
     budget_state: str = 'declared'  # verified | recorded | declared
+    measurement_protocol_version: int | None = None  # the measurement protocol of its latency, memory, energy
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -78,8 +83,9 @@ def exclusion_reason(run: RunRecord, resource: str, track: Track = OPEN_TRACK) -
         return f'status is {run.status!r}, not ok'
     if run.miou is None:
         return 'no mIoU'
-    if run.resource_value(resource) is None:
-        return f'no {resource} value'
+    reason = ranked_value(run, resource).reason
+    if reason is not None:
+        return reason
     if not qualifies(run, track):
         return f'does not qualify for track {track.name!r}'
     return None
@@ -88,6 +94,9 @@ def exclusion_reason(run: RunRecord, resource: str, track: Track = OPEN_TRACK) -
 def group_key(run: RunRecord, resource: Resource) -> str:
     """The label of the group of runs that ``run`` may be compared with on ``resource``."""
     parts = [run.benchmark, f'protocol={run.protocol_version}']
+    measurement = measurement_group(run, resource)
+    if measurement is not None:
+        parts.append(measurement)
     if resource.hardware_dependent:
         parts.append(f'hardware={run.hardware_fingerprint}')
     if resource.energy:
@@ -137,7 +146,7 @@ class _Scored:
 
 
 def _score(run: RunRecord, res: Resource, w: float, reference: float) -> _Scored:
-    value, miou = run.resource_value(res.name), run.miou
+    value, miou = ranked_value(run, res).value, run.miou
     assert value is not None and miou is not None  # excluded before
     R = value / reference
     cost = penalty(R, w)
@@ -160,7 +169,7 @@ def _rank_group(group: str, runs: Sequence[RunRecord], res: Resource, w: float, 
             reference=reference, normalized_resource=s.R, w=w, score=s.score, score_ci=s.score_ci,
             pareto=front[k], tracks=qualifying_tracks(s.run, tracks), rank=ranks[k], tied_with=tied[k],
             budget_verified=s.run.budget_verified, energy_measured=s.run.energy_measured,
-            budget_state=s.run.budget_state))
+            budget_state=s.run.budget_state, measurement_protocol_version=s.run.measurement_protocol_version))
     return sorted(rows, key=lambda r: (r.rank, r.run_id))
 
 

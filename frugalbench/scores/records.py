@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 from frugalbench.errors import UsageError
@@ -16,6 +16,7 @@ from frugalbench.scores.frugality import RESOURCES, check_resource_value, get_re
 
 STATUS_OK = 'ok'
 BUDGET_STATES = ('verified', 'recorded', 'declared')  # docs/metrics.md, "Budget states"
+UNTRUSTED_WITHOUT_REASON = 'compute counts taken where submission code ran (no reason stored)'
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,11 @@ class RunRecord:
     matching, not re-verified) or ``declared`` (the manifest); ``budget_verified`` is True for
     ``verified`` only. ``energy_measured`` is True when energy came from a hardware
     counter, False when it was estimated. ``annotation_type`` uses the names of submission.yaml
-    (full, coarse, scribble, points, image-tags, none).
+    (full, coarse, scribble, points, image-tags, none). ``compute_trusted`` is False when the
+    run's compute counts (params, MACs) were taken where submission code ran (``untrusted_reason``
+    says so): they are shown, never ranked. ``measurement_protocol_version`` is the version of the
+    measurement protocol its latency, memory and energy were measured under (None: unknown, e.g.
+    a failed run). See ``frugalbench.scores.trust``.
     """
 
     run_id: str
@@ -46,8 +51,24 @@ class RunRecord:
     budget_verified: bool = False
     status: str = STATUS_OK
     budget_state: str = ''  # '' : from budget_verified ('verified' or 'declared')
+    compute_trusted: bool = True
+    untrusted_reason: str | None = None
+    measurement_protocol_version: int | None = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.compute_trusted, bool):
+            raise UsageError(f'run {self.run_id}: compute_trusted must be true or false, '
+                             f'got {self.compute_trusted!r}')
+        if self.compute_trusted:
+            object.__setattr__(self, 'untrusted_reason', None)
+        elif not self.untrusted_reason:
+            object.__setattr__(self, 'untrusted_reason', UNTRUSTED_WITHOUT_REASON)
+        version = self.measurement_protocol_version
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, Integral) or version < 1:
+                raise UsageError(f'run {self.run_id}: measurement_protocol_version must be an integer >= 1 '
+                                 f'or None, got {version!r}')
+            object.__setattr__(self, 'measurement_protocol_version', int(version))
         state = self.budget_state or ('verified' if self.budget_verified else 'declared')
         if state not in BUDGET_STATES:
             raise UsageError(f'run {self.run_id}: budget_state must be one of {", ".join(BUDGET_STATES)}, '
@@ -94,6 +115,14 @@ class RunRecord:
             if resource.key in row and resource.key not in resources:
                 resources[resource.key] = row[resource.key]
         resources = {k: None if _is_nan(v) else v for k, v in resources.items()}
+        if 'compute_trusted' in kwargs:  # numpy and pandas booleans from data frames
+            kwargs['compute_trusted'] = bool(kwargs['compute_trusted'])
+        version = kwargs.get('measurement_protocol_version')
+        if isinstance(version, Real) and not isinstance(version, bool):  # a float column: 2.0, or NaN for none
+            kwargs['measurement_protocol_version'] = None if _is_nan(version) else (
+                int(version) if float(version).is_integer() else version)
+        if kwargs.get('untrusted_reason') is not None and not isinstance(kwargs['untrusted_reason'], str):
+            kwargs['untrusted_reason'] = None  # NaN: none stored
         if kwargs.get('miou_ci') is not None:
             kwargs['miou_ci'] = tuple(kwargs['miou_ci'])
         return cls(**kwargs, resources=resources)

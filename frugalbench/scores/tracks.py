@@ -8,8 +8,10 @@
       zero-shot: {max_train_images: 0}
 
 A limit ``max_<resource>`` exists for every resource in ``RESOURCES``; limits are inclusive, and a
-run whose limited resource is unknown does not qualify. Annotation types are the names of
-submission.yaml (full, coarse, scribble, points, image-tags, none), compared as given.
+run whose limited resource is unknown does not qualify, nor does a run whose compute is not
+trusted on a limit of its compute counts (``frugalbench.scores.trust.ranked_value``). Annotation
+types are the names of submission.yaml (full, coarse, scribble, points, image-tags, none),
+compared as given.
 
 Limits on training-budget resources (training images, annotation time, training time and
 energy) and annotation limits count only for runs whose budget is in a state the track admits
@@ -33,6 +35,7 @@ from numbers import Real
 from frugalbench.errors import BenchmarkError, UsageError
 from frugalbench.scores.frugality import RESOURCES, get_resource
 from frugalbench.scores.records import RunRecord
+from frugalbench.scores.trust import ranked_value
 
 OPEN = 'open'
 _LIMIT_PREFIX = 'max_'
@@ -90,7 +93,7 @@ def qualifies(run: RunRecord, track: Track) -> bool:
     if track.needs_verified_budget and run.budget_state not in track.budget_states:
         return False
     for name, limit in track.limits.items():
-        value = run.resource_value(name)
+        value = ranked_value(run, name).value  # None: unknown, or an untrusted compute count
         if value is None or value > limit:
             return False
     return track.allowed_annotations is None or run.annotation_type in track.allowed_annotations

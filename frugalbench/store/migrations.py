@@ -35,6 +35,50 @@ CREATE TABLE IF NOT EXISTS trainings (
 CREATE INDEX IF NOT EXISTS trainings_checkpoint ON trainings (checkpoint_sha256);
 """
 
+# Runs stored before it get the rule of frugalbench.store.runs.compute_trust and
+# measurement_protocol_version: compute is trusted unless compute.trusted is false or the run ran
+# submission code (custom_code); a successful run that records no measurement protocol was measured
+# under v1. Later runs get the columns from run_row.
+TRUST_MIGRATION_SQL = """
+ALTER TABLE runs ADD COLUMN compute_trusted BOOLEAN;
+ALTER TABLE runs ADD COLUMN compute_untrusted_reason VARCHAR;
+ALTER TABLE runs ADD COLUMN measurement_protocol_version INTEGER;
+UPDATE runs SET
+    compute_trusted = coalesce(CASE WHEN json_type(document, '$.compute.trusted') = 'BOOLEAN'
+                                    THEN CAST(document->>'$.compute.trusted' AS BOOLEAN) END, true)
+                      AND NOT coalesce(custom_code, false),
+    measurement_protocol_version = coalesce(
+        CASE WHEN json_type(document, '$.measurement_protocol.protocol_version') = 'UBIGINT'
+                  AND TRY_CAST(document->>'$.measurement_protocol.protocol_version' AS INTEGER) >= 1
+             THEN TRY_CAST(document->>'$.measurement_protocol.protocol_version' AS INTEGER) END,
+        CASE WHEN status = 'ok' THEN 1 END);
+UPDATE runs SET compute_untrusted_reason = CASE WHEN compute_trusted THEN NULL ELSE coalesce(
+    nullif(CASE WHEN json_type(document, '$.compute.untrusted_reason') = 'VARCHAR'
+                THEN document->>'$.compute.untrusted_reason' END, ''),
+    CASE WHEN coalesce(custom_code, false)
+         THEN 'the submission ran its own code (custom_imports) in the model process where its params and '
+              || 'MACs were counted (stored before compute.trusted was recorded): shown, never ranked'
+         ELSE 'compute.trusted is false (no reason stored)' END) END;
+CREATE OR REPLACE VIEW leaderboard_runs AS
+SELECT run_id, created_at, status, failure_reason, submission, submission_name, technique, parent,
+       benchmark, protocol_version, split, num_images, miou, macc, aacc, params,
+       CAST(document->>'$.compute.macs' AS DOUBLE)            AS macs,
+       CAST(document->>'$.compute.flops' AS DOUBLE)           AS flops,
+       CAST(document->>'$.latency.median_ms' AS DOUBLE)       AS latency_ms,
+       CAST(document->>'$.latency.p90_ms' AS DOUBLE)          AS latency_p90_ms,
+       CAST(document->>'$.memory.peak_rss_mb' AS DOUBLE)      AS peak_rss_mb,
+       CAST(document->>'$.energy.joules_per_image' AS DOUBLE) AS energy_joules_per_image,
+       document->>'$.energy.method'                           AS energy_method,
+       CAST(document->>'$.energy.measured' AS BOOLEAN)        AS energy_measured,
+       CAST(document->>'$.accuracy.miou_ci[0]' AS DOUBLE)     AS miou_ci_low,
+       CAST(document->>'$.accuracy.miou_ci[1]' AS DOUBLE)     AS miou_ci_high,
+       CAST(document->>'$.training.verified' AS BOOLEAN)      AS budget_verified,
+       declared_train_images, declared_annotation, custom_code, device, hardware_fingerprint, run_key,
+       CAST(document->>'$.synthetic' AS BOOLEAN)              AS synthetic,
+       compute_trusted, compute_untrusted_reason, measurement_protocol_version
+FROM runs;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, 'runs, per-class scores, per-image areas, measurements', """
     CREATE TABLE runs (
@@ -137,6 +181,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     FROM runs;
     """),
     (3, 'trainings: verified training runs (budget, schedule, measurements)', TRAININGS_MIGRATION_SQL),
+    (4, 'runs: compute trust and measurement protocol version as typed columns', TRUST_MIGRATION_SQL),
 ]
 
 

@@ -16,8 +16,40 @@ RUN_COLUMNS = (
     'parent', 'benchmark', 'benchmark_sha256', 'protocol_version', 'split', 'num_images', 'miou',
     'macc', 'aacc', 'params', 'checkpoint_sha256', 'config_sha256', 'custom_code',
     'declared_train_images', 'declared_annotation', 'device', 'hardware_fingerprint', 'run_key',
+    'compute_trusted', 'compute_untrusted_reason', 'measurement_protocol_version',
 )
 
+# Migration 4 stores the same rule for runs stored before it (frugalbench.store.migrations).
+LEGACY_UNTRUSTED_REASON = ('the submission ran its own code (custom_imports) in the model process where its '
+                           'params and MACs were counted (stored before compute.trusted was recorded): '
+                           'shown, never ranked')
+UNTRUSTED_NO_REASON = 'compute.trusted is false (no reason stored)'
+
+
+def compute_trust(document: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether the run's compute counts (params, MACs, FLOPs) may be ranked, and if not why.
+
+    ``compute.trusted`` and ``compute.untrusted_reason`` as the evaluation stored them; a run
+    that ran submission code (``custom_code``) is untrusted even when its document predates
+    ``compute.trusted`` (or says otherwise).
+    """
+    stated = get_path(document, 'compute.trusted')
+    custom_code = document.get('custom_code') is True
+    if (stated if isinstance(stated, bool) else True) and not custom_code:
+        return True, None
+    reason = get_path(document, 'compute.untrusted_reason')
+    if isinstance(reason, str) and reason:
+        return False, reason
+    return False, LEGACY_UNTRUSTED_REASON if custom_code else UNTRUSTED_NO_REASON
+
+
+def measurement_protocol_version(document: dict[str, Any]) -> int | None:
+    """``measurement_protocol.protocol_version``; 1 for a successful run stored before the version
+    was recorded (measured under v1), None for a failed run that records none."""
+    version = get_path(document, 'measurement_protocol.protocol_version')
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+        return version
+    return 1 if document.get('status') == 'ok' else None
 
 
 
@@ -32,7 +64,11 @@ def run_row(document: dict[str, Any]) -> list[Any]:
         'declared_annotation': 'training.declared.annotation',
         'hardware_fingerprint': 'hardware.fingerprint',
     }
-    return [get_path(document, sources.get(column, column)) for column in RUN_COLUMNS]
+    trusted, reason = compute_trust(document)
+    derived = {'compute_trusted': trusted, 'compute_untrusted_reason': reason,
+               'measurement_protocol_version': measurement_protocol_version(document)}
+    return [derived[column] if column in derived else get_path(document, sources.get(column, column))
+            for column in RUN_COLUMNS]
 
 
 def save_run(connection: duckdb.DuckDBPyConnection, document: dict[str, Any],

@@ -62,6 +62,8 @@ class Run:
     classes: list[str] = field(default_factory=lambda: list(STREET_CLASSES))
     synthetic: bool = False
     images: int = 6
+    untrusted_reason: str | None = None  # compute.untrusted_reason: the run ran submission code (custom_imports)
+    measurement_protocol: int | None = None  # measurement_protocol.protocol_version (None: stored before it)
 
     def areas(self) -> list[Any]:
         """Per-image areas: each class's intersection is ``quality`` of its union, give or take."""
@@ -122,9 +124,12 @@ class Run:
         return {
             **common, 'submission': self.submission, 'benchmark': self.benchmark, 'protocol_version': 1,
             'synthetic': self.synthetic, 'manifest': manifest, 'accuracy': accuracy,
-            **resource_summary(self.measurements(), self.params), 'measurements': self.measurements(),
-            'training': training,
-            'custom_code': False, 'custom_imports': [],
+            **resource_summary(self.measurements(), self.params, untrusted_reason=self.untrusted_reason),
+            'measurements': self.measurements(), 'training': training,
+            **({'measurement_protocol': {'protocol_version': self.measurement_protocol, 'protocol_sha256': 'p' * 64,
+                                         'measured': True}} if self.measurement_protocol else {}),
+            'custom_code': self.untrusted_reason is not None,
+            'custom_imports': ['mymodels.net'] if self.untrusted_reason else [],
             'hashes': {'checkpoint_sha256': f'{self.run_id:0<64}'[:64], 'config_sha256': 'c' * 64,
                        'benchmark_sha256': 'b' * 64},
             'run_key': f'key-{self.run_id}', 'limits': {'timeout_s': 3600, 'memory_mb': 8192, 'threads': 1},

@@ -127,7 +127,7 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for table, frame in (('runs', runs), ('measurements', measured), ('class_scores', classes),
                              ('image_areas', areas)):
             connection.register('frame', frame)
-            connection.execute(f'INSERT INTO {table} SELECT * FROM frame')
+            connection.execute(f'INSERT INTO {table} BY NAME SELECT * FROM frame')
             connection.unregister('frame')
         assert connection.execute('SELECT count(*) FROM runs').fetchone() == (N_RUNS,)
     return db

@@ -94,8 +94,8 @@ def test_hardware_dependent_resources_rank_per_hardware() -> None:
     runs = [_run('a', 0.6, resources={'latency_ms': 10}), _run('b', 0.5, resources={'latency_ms': 5}),
             _run('c', 0.4, resources={'latency_ms': 1}, hardware_fingerprint='hw2')]
     rows = _by_id(rank_runs(runs, 'latency_ms', 0.5, REFERENCES))
-    assert rows['a'].group == rows['b'].group == 'camvid|protocol=1|hardware=hw1'
-    assert rows['c'].group == 'camvid|protocol=1|hardware=hw2'
+    assert rows['a'].group == rows['b'].group == 'camvid|protocol=1|measurement=v1|hardware=hw1'
+    assert rows['c'].group == 'camvid|protocol=1|measurement=v1|hardware=hw2'
     assert (rows['a'].rank, rows['b'].rank, rows['c'].rank) == (1, 2, 1)  # 0.35 vs 0.5 - 1/6
 
 
