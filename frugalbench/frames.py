@@ -59,6 +59,7 @@ class FrameBuffer:
 
     def __init__(self, max_payload: int) -> None:
         self.max_payload = max_payload
+        self.header_bytes = 0   # of every frame popped so far
         self._data = bytearray()
 
     def feed(self, chunk: bytes) -> None:
@@ -88,6 +89,7 @@ class FrameBuffer:
             return None
         header = decode_header(bytes(self._data[PREFIX.size:PREFIX.size + header_len]))
         payload = bytes(self._data[PREFIX.size + header_len:end])
+        self.header_bytes += header_len
         del self._data[:end]
         self._check_prefix()
         return Frame(kind=header.pop('kind'), header=header, payload=payload)

@@ -207,7 +207,6 @@ class ChildSession:
         self.result = ChildResult(returncode=-1, log_path=log_path)
         self._buffer = FrameBuffer(max_payload)
         self._frames = 0
-        self._header_bytes = 0
         self._done = False
         self._eof = False
         self._exited_at: float | None = None
@@ -325,7 +324,7 @@ class ChildSession:
                 return None
             self._check_deadline()
             if give_up is not None and time.monotonic() >= give_up:
-                raise ChildProcessError_(f'{self.doing} did not answer within {timeout_s:.0f} s')
+                self._fail(f'{self.doing} did not answer within {timeout_s:.0f} s', killed=True)
             readable, _, _ = select.select([self._from_child, self._stderr], [], [], self._wait_s(give_up))
             if self._stderr in readable:
                 self._pump_log()
@@ -386,8 +385,7 @@ class ChildSession:
         if frame is None:
             return None
         self._frames += 1
-        self._header_bytes += len(frame.header) + 16
-        if self._frames > MAX_FRAMES or self._header_bytes > MAX_HEADER_TOTAL:
+        if self._frames > MAX_FRAMES or self._buffer.header_bytes > MAX_HEADER_TOTAL:
             self._fail(f'{self.doing} flooded the channel (more than {MAX_FRAMES} messages or '
                        f'{MAX_HEADER_TOTAL >> 20} MB of headers)')
         if self._done:
