@@ -24,6 +24,7 @@ from frugalbench.errors import (
     BenchmarkError,
     FrugalbenchError,
     NotRecordedError,
+    StoreError,
     SubmissionError,
 )
 from frugalbench.isolation import ChildResult, Limits
@@ -90,7 +91,8 @@ class _Clock:
 
 def evaluate_submission(folder: Path, options: EvaluationOptions,
                         on_progress: ProgressCallback | None = None) -> EvaluationOutcome:
-    """Evaluate one submission folder; failures are recorded, never raised (but BenchmarkError)."""
+    """Evaluate one submission folder; failures are recorded, never raised (but BenchmarkError, and
+    StoreError when the database cannot be used: before the model runs, nothing is lost)."""
     run_id = uuid.uuid4().hex
     clock = _Clock()
     folder = Path(folder)
@@ -102,7 +104,7 @@ def evaluate_submission(folder: Path, options: EvaluationOptions,
         samples = _samples(benchmark, options)
         check_classes(submission, benchmark)
         return _evaluate(run_id, submission, benchmark, samples, options, clock, on_progress)
-    except (BenchmarkError, NotRecordedError):
+    except (BenchmarkError, StoreError):  # a database that cannot be used: nothing to record (exit 4)
         raise
     except FrugalbenchError as exc:
         document = _failed_document(run_id, folder, benchmark_name, options, str(exc), clock)

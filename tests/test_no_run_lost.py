@@ -106,3 +106,26 @@ def test_an_evaluation_still_held_out_is_spooled_exit_4_then_stored_by_the_next_
         areas = connection.execute('SELECT count(*) FROM image_areas WHERE run_id = ?',
                                    [document['run_id']]).fetchone()[0]
     assert areas == document['accuracy']['num_images']
+
+
+def test_a_database_held_before_the_evaluation_starts_is_not_a_failed_run(
+        tiny_benchmark, make_submission, isolated: Path) -> None:
+    db = isolated / 'data' / 'held.duckdb'
+    with connect(db):
+        pass
+    holder = subprocess.Popen([sys.executable, '-c', 'import duckdb, sys, time; c = duckdb.connect(sys.argv[1], '
+                               'read_only=True); print("held", flush=True); time.sleep(120)', str(db)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == 'held'
+        result = subprocess.run([sys.executable, '-m', 'frugalbench', 'evaluate', str(make_submission()),
+                                 '--db', str(db), '--no-measure'], capture_output=True, text=True, timeout=600,
+                                env={**os.environ, 'COLUMNS': '300'})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 4, result.stderr
+    assert 'not recorded' in result.stderr and 'locked by another process' in result.stderr
+    with connect(db) as connection:
+        assert list_run_documents(connection) == []  # no 'failed: database locked' run
+    assert pending(db) == []
