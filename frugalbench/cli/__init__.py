@@ -34,6 +34,9 @@ COMMAND_MODULES = (
     'frugalbench.cli.rank',
     'frugalbench.cli.compress',
     'frugalbench.cli.leaderboard',
+    'frugalbench.cli.submit',
+    'frugalbench.cli.queue',
+    'frugalbench.cli.serve',
 )
 
 

@@ -182,6 +182,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     """),
     (3, 'trainings: verified training runs (budget, schedule, measurements)', TRAININGS_MIGRATION_SQL),
     (4, 'runs: compute trust and measurement protocol version as typed columns', TRUST_MIGRATION_SQL),
+    # issue 17: the platform's submission queue (frugalbench.platform.queue)
+    (5, 'submission_queue: submitted entries and their states', """
+    CREATE TABLE submission_queue (
+        entry_id      VARCHAR PRIMARY KEY,
+        seq           BIGINT NOT NULL,
+        content_hash  VARCHAR NOT NULL,
+        name          VARCHAR,
+        benchmark     VARCHAR NOT NULL,
+        state         VARCHAR NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        attempts      INTEGER NOT NULL,
+        node          VARCHAR,
+        submitted_at  TIMESTAMP NOT NULL,
+        started_at    TIMESTAMP,
+        finished_at   TIMESTAMP,
+        updated_at    TIMESTAMP NOT NULL,
+        run_id        VARCHAR,
+        reason        VARCHAR
+    );
+    """),
 ]
 
 
