@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from frugalbench import app_data as data
+from frugalbench.platform.pages import platform_tabs, queue_view, submit_page
 from frugalbench.scores import RESOURCES, Interval, crossover_w, get_resource
 from frugalbench.settings import default_db_path
 from frugalbench.text import code_span, markdown_literal, visible, visible_strings
@@ -356,6 +357,7 @@ def main() -> None:
         show(db)
     except data.StoreUnavailable as exc:  # missing, empty, locked or unreadable: say what to do
         show_store_problem(exc.status)
+        platform_tabs(db)  # submitting and the queue work before any run is stored (issue 17)
 
 
 def show(db: Path) -> None:
@@ -375,7 +377,7 @@ def show(db: Path) -> None:
     if view['reference']:
         ranked = data.ranking(shown, view['resource'], view['w'], {view['resource']: view['reference']},
                               view['track'], view['setup'].tracks, intervals)
-    tabs = st.tabs(['Ranking', 'Pareto plot', 'Frugality curves', 'Budget curves', 'Submission'])
+    tabs = st.tabs(['Ranking', 'Pareto plot', 'Frugality curves', 'Budget curves', 'Submission', 'Submit', 'Queue'])
     with tabs[0]:
         ranking_tab(view, ranked, shown)
     with tabs[1]:
@@ -386,6 +388,10 @@ def show(db: Path) -> None:
         budget_tab(shown)
     with tabs[4]:
         submission_tab(db, view['benchmark'], shown)
+    with tabs[5]:
+        submit_page(db)
+    with tabs[6]:
+        queue_view(db)
 
 
 main()
