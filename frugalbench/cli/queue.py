@@ -4,7 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from frugalbench.cli.common import add_db_option, add_format_option, db_path, fmt, plain, print_json, stderr
+from frugalbench.cli.common import (
+    add_db_option,
+    add_format_option,
+    db_path,
+    fmt,
+    plain,
+    print_json,
+    stderr,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+
     from frugalbench.platform.queue import list_entries
     entries = list_entries(db_path(args), args.state)
     if args.format == 'json':

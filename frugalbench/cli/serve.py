@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from frugalbench.errors import UsageError
-    from frugalbench.platform.serve import Server, ServeOptions
+    from frugalbench.platform.serve import ServeOptions, Server
     if args.slots < 1:
         raise UsageError('--slots must be at least 1')
     if args.max_images is not None and args.max_images < 1:

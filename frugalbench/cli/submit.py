@@ -4,7 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from frugalbench.cli.common import add_db_option, add_format_option, db_path, plain, print_json, stderr
+from frugalbench.cli.common import (
+    add_db_option,
+    add_format_option,
+    db_path,
+    plain,
+    print_json,
+    stderr,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -34,6 +34,9 @@ class ArchiveLimits:
     max_ratio: float = 200.0            # zip: unpacked / compressed, per member (bombs)
 
 
+DEFAULT_LIMITS = ArchiveLimits()
+
+
 def is_archive(path: Path) -> bool:
     name = path.name.lower()
     return path.is_file() and name.endswith(ARCHIVE_SUFFIXES)
@@ -98,7 +101,7 @@ def _make_parent(destination: Path, relative: PurePosixPath) -> Path:
     return target
 
 
-def unpack(archive: Path, destination: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
+def unpack(archive: Path, destination: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
     """Unpack ``archive`` into the empty folder ``destination``, or raise ArchiveRefused."""
     archive = Path(archive)
     name = archive.name.lower()
@@ -154,7 +157,7 @@ def _unpack_zip(archive: Path, destination: Path, limits: ArchiveLimits) -> None
 
 def _unpack_tar(archive: Path, destination: Path, limits: ArchiveLimits) -> None:
     try:
-        bundle = tarfile.open(archive, mode='r:gz')
+        bundle = tarfile.open(archive, mode='r:gz')  # noqa: SIM115 (closed by the with below)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise _refuse(archive, f'not a readable .tar.gz file ({exc})', 'send a valid .zip or .tar.gz file') from None
     with bundle:

@@ -18,7 +18,12 @@ import streamlit as st
 
 from frugalbench.errors import FrugalbenchError
 from frugalbench.platform import queue, store, uploads
-from frugalbench.platform.archives import ARCHIVE_SUFFIXES, ArchiveLimits, ArchiveRefused
+from frugalbench.platform.archives import (
+    ARCHIVE_SUFFIXES,
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    ArchiveRefused,
+)
 from frugalbench.text import markdown_literal, visible
 
 MAX_UPLOAD_BYTES = 512 << 20
@@ -26,7 +31,7 @@ QUEUE_COLUMNS = ('position', 'name', 'benchmark', 'state', 'attempts', 'reason',
                  'finished_at', 'run_id', 'id')
 
 
-def check_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> tuple[str, str]:
+def check_archive(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> tuple[str, str]:
     """(name, benchmark) of a valid archived submission, or raise ArchiveRefused / FrugalbenchError."""
     from frugalbench.benchmarks import load_benchmark
     from frugalbench.errors import SubmissionError

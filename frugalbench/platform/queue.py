@@ -8,7 +8,7 @@ for a benchmark is one entry (a cancelled one is queued again).
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def entry_id(content_hash: str, benchmark: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:

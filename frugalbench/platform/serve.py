@@ -20,9 +20,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from frugalbench.platform import queue, store
 from frugalbench.settings import work_dir

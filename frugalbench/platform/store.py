@@ -18,7 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from frugalbench.errors import SubmissionError
-from frugalbench.platform.archives import ArchiveLimits, ArchiveRefused, is_archive, unpack
+from frugalbench.platform.archives import (
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    ArchiveRefused,
+    is_archive,
+    unpack,
+)
 from frugalbench.settings import data_dir
 
 HASH_CHUNK = 1 << 20
@@ -40,7 +46,7 @@ def stored_folder(content_hash: str) -> Path:
     return store_dir() / content_hash
 
 
-def list_files(folder: Path, limits: ArchiveLimits = ArchiveLimits()) -> list[str]:
+def list_files(folder: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[str]:
     """Sorted relative paths (POSIX) of the folder's regular files; refuse links and special files."""
     folder = Path(folder)
     files: list[str] = []
@@ -107,7 +113,7 @@ def submission_root(unpacked: Path) -> Path:
 
 
 @contextlib.contextmanager
-def materialise(source: Path, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[Path]:
+def materialise(source: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[Path]:
     """The submission folder to validate: ``source`` itself, or an archive unpacked in a temporary folder."""
     source = Path(source)
     if source.is_dir():
@@ -121,7 +127,7 @@ def materialise(source: Path, limits: ArchiveLimits = ArchiveLimits()) -> Iterat
         yield submission_root(temporary)
 
 
-def put(folder: Path, limits: ArchiveLimits = ArchiveLimits()) -> tuple[str, Path, bool]:
+def put(folder: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> tuple[str, Path, bool]:
     """Copy a (validated) submission folder into the store; return (content hash, stored folder, new)."""
     files = list_files(folder, limits)
     digest = content_hash(folder, files)

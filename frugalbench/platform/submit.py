@@ -11,7 +11,7 @@ from typing import Any
 
 from frugalbench.errors import SubmissionError
 from frugalbench.platform import queue, store
-from frugalbench.platform.archives import ArchiveLimits
+from frugalbench.platform.archives import DEFAULT_LIMITS, ArchiveLimits
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class Submitted:
 def validate(folder: Path, benchmark: str | None) -> tuple[str, str]:
     """(name, benchmark) of a valid submission, or SubmissionError/BenchmarkError naming the problem."""
     from frugalbench.benchmarks import load_benchmark
-    from frugalbench.evaluation import check_classes   # imports torch: only when submitting
+    from frugalbench.evaluation import (
+        check_classes,  # imports torch: only when submitting
+    )
     from frugalbench.submission import load_submission
     submission = load_submission(folder)
     name = benchmark or submission.manifest.benchmark
@@ -34,7 +36,7 @@ def validate(folder: Path, benchmark: str | None) -> tuple[str, str]:
 
 
 def submit(source: Path, db_path: Path, benchmark: str | None = None,
-           limits: ArchiveLimits = ArchiveLimits()) -> Submitted:
+           limits: ArchiveLimits = DEFAULT_LIMITS) -> Submitted:
     """Validate ``source`` (a folder or an archive), store it and queue it. Raises ArchiveRefused
     (exit 2) or SubmissionError/BenchmarkError (exit 1) before anything is stored or queued."""
     with store.materialise(source, limits) as folder:

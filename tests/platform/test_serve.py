@@ -16,7 +16,8 @@ from frugalbench.platform.submit import submit
 
 
 def frugalbench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'frugalbench', *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, '-m', 'frugalbench', *args], check=False, capture_output=True,
+                          text=True,
                           env=dict(os.environ), timeout=300)
 
 

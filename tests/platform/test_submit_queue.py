@@ -13,7 +13,8 @@ import duckdb
 
 
 def frugalbench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'frugalbench', *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, '-m', 'frugalbench', *args], check=False, capture_output=True,
+                          text=True,
                           env=dict(os.environ), timeout=300)
 
 
