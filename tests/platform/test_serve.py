@@ -33,7 +33,7 @@ def queue_json() -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_serve_evaluates_each_entry_once_and_a_failure_does_not_stop_the_others(
+def test_serve_on_two_slots_evaluates_each_entry_once_and_a_failure_does_not_stop_the_others(
         tiny_benchmark, make_submission) -> None:
     db = Path(os.environ['FRUGALBENCH_DB'])
     good = [make_submission('alpha'), make_submission('beta', description='another one')]
@@ -41,7 +41,7 @@ def test_serve_evaluates_each_entry_once_and_a_failure_does_not_stop_the_others(
     (broken / 'model.pth').write_bytes(b'this is not a checkpoint')
     ids = [submit(folder, db).entry['id'] for folder in (good[0], broken, good[1])]
 
-    server = start_serve('--exit-when-empty')
+    server = start_serve('--exit-when-empty', '--slots', '2')
     seen: dict[str, set[str]] = {i: set() for i in ids}
     deadline = time.monotonic() + 240
     while server.poll() is None and time.monotonic() < deadline:
@@ -53,6 +53,8 @@ def test_serve_evaluates_each_entry_once_and_a_failure_does_not_stop_the_others(
     entries = {e['id']: e for e in queue_json()}
     assert [entries[i]['state'] for i in ids] == ['done', 'failed', 'done'], stderr
     assert all(entries[i]['attempts'] == 1 for i in ids)
+    assert len({entries[i]['node'] for i in ids}) == 2                 # both slots worked
+    assert sorted(ids, key=lambda i: entries[i]['started_at']) == ids   # taken in submission order
     assert 'running' in seen[ids[1]] or 'running' in seen[ids[2]], seen
     failed = entries[ids[1]]
     assert failed['reason'] and 'checkpoint' in failed['reason'].lower(), failed['reason']
