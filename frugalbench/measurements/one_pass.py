@@ -27,6 +27,7 @@ from frugalbench.benchmarks import Benchmark, Sample
 from frugalbench.errors import OutputError
 from frugalbench.measurements.energy import open_outside_meter
 from frugalbench.measurements.instructions import PerfAttach, PerfCount, per_image, perf_unavailable_reason
+from frugalbench.measurements.latency import fixed_threads
 from frugalbench.measurements.latency import summarize as summarize_times
 from frugalbench.measurements.load import LoadSnapshot, load_details, process_cpu_seconds, snapshot
 from frugalbench.measurements.protocol import Protocol
@@ -73,7 +74,17 @@ class _Stopwatch:
 
 def run_pass(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, protocol: Protocol,
              settings: PassSettings, on_progress: ProgressCallback | None = None) -> PassOutcome:
-    """Query every test image once (scoring each answer), then check, count and measure."""
+    """Query every test image once (scoring each answer), then check, count and measure.
+
+    The parent scores at one torch thread: its own thread pool would otherwise compete (spin) for
+    the cores the model process is being timed on.
+    """
+    with fixed_threads(1):
+        return _run_pass(model, samples, benchmark, protocol, settings, on_progress)
+
+
+def _run_pass(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, protocol: Protocol,
+              settings: PassSettings, on_progress: ProgressCallback | None) -> PassOutcome:
     watch = _Stopwatch()
     cpu_seconds = settings.cpu_seconds or (lambda: process_cpu_seconds(model.pid))
     items: list[Measurement] = []
