@@ -9,29 +9,17 @@ the reason when they are missing. The screenshots go to tests/output/hostile_tex
 """
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import browser
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
 from frugalbench.store import connect, save_run
-
-CHROMIUM = Path('/usr/bin/chromium')
-CHROMEDRIVER = Path('/usr/bin/chromedriver')
-OUTPUT = Path(__file__).resolve().parents[1] / 'output'
-CHROME_ARGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-               '--disable-component-update', '--disable-sync', '--no-first-run', '--window-size=1600,1300')
 
 EVIL = 'evil.example'
 NAME = f'Name **boldname** [namelink](http://{EVIL}/n) :red[rednamex] <b>htmlname</b> \u202eRTL'
@@ -50,20 +38,9 @@ MARKED = ('boldname', 'namelink', 'rednamex', 'htmlname', 'itech', 'boldtech', '
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _browser_or_skip() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not (p.is_file() or shutil.which(p.name))]
-    if missing:
-        pytest.skip(f'no headless browser: {", ".join(missing)} missing; run `make setup-browser` '
-                    '(Debian packages chromium and chromium-driver) to enable this test')
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        pytest.skip('selenium is not installed: `pip install selenium` to enable this test')
-
-
 @pytest.fixture
 def hostile_db(isolated: Path, kit) -> Path:
-    _browser_or_skip()
+    browser.require_browser()
     benchmarks = isolated / 'data' / 'benchmarks'
     benchmarks.mkdir(parents=True)
     classes = ['road', CLASS]
@@ -96,40 +73,11 @@ def hostile_db(isolated: Path, kit) -> Path:
     return db
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(hostile_db: Path, isolated: Path) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    log = (isolated / 'leaderboard.log').open('w')
-    env = {k: v for k, v in os.environ.items() if k != 'FRUGALBENCH_DB'}
-    process = subprocess.Popen([sys.executable, '-m', 'frugalbench', 'leaderboard', '--db', str(hostile_db),
-                                '--port', str(port), '--no-browser'], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True, env=env)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, f'the leaderboard exited with {process.returncode}'
-            try:
-                with urllib.request.urlopen(f'{url}/_stcore/health', timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                assert time.monotonic() < deadline, 'the leaderboard did not answer within 90 s'
-                time.sleep(0.5)
+    # no --host: the leaderboard's default, which the test checks listens on 127.0.0.1 only
+    with browser.leaderboard_server(hostile_db, isolated / 'leaderboard.log') as (url, port):
         yield url, port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 def _listening(port: int) -> set[str]:
@@ -163,14 +111,9 @@ def _text(driver) -> str:
     return (driver.execute_script('return document.body.textContent') or '').replace('\u2060', '')
 
 
-def _wait_for(driver, predicate, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            OUTPUT.mkdir(exist_ok=True)
-            driver.save_screenshot(str(OUTPUT / 'hostile_text_timeout.png'))
-            raise AssertionError(f'not shown after {timeout:.0f} s: {what}')
-        time.sleep(0.5)
+def _wait_for(driver, predicate, what: str) -> None:
+    browser.wait_until(predicate, what, 90.0,
+                       on_timeout=lambda: browser.screenshot(driver, 'hostile_text_timeout.png'))
 
 
 def _choose(driver, label: str, option: str) -> None:
@@ -191,17 +134,10 @@ def _choose(driver, label: str, option: str) -> None:
 
 
 def test_hostile_text_is_shown_as_text_in_every_element(server: tuple[str, int]) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     url, port = server
     assert _listening(port) == {'0100007F'}, 'the leaderboard must listen on 127.0.0.1 only'
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in CHROME_ARGS:
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    OUTPUT.mkdir(exist_ok=True)
+    driver = browser.chrome()
     try:
         driver.get(url)
         # ranking table, Pareto and budget charts, submission page: names, technique, hardware, classes
@@ -217,7 +153,7 @@ def test_hostile_text_is_shown_as_text_in_every_element(server: tuple[str, int])
         driver.find_element(By.XPATH, "//summary[contains(., 'not ranked here')]").click()
         _wait_for(driver, lambda: 'broken **boldreason** [reasonlink]' in _text(driver), 'the failure reason')
         assert '**boldparent**' in text
-        driver.save_screenshot(str(OUTPUT / 'hostile_text.png'))
+        browser.screenshot(driver, 'hostile_text.png')
         assert not _marked_elements(driver)
         # the track selector and the ranking caption that names the chosen track
         _choose(driver, 'Track', 'boldtrack')
@@ -228,7 +164,7 @@ def test_hostile_text_is_shown_as_text_in_every_element(server: tuple[str, int])
         _wait_for(driver, lambda: 'benchmark file not readable here' in _text(driver), 'the benchmark note')
         time.sleep(1.0)
         assert '**boldbench** [benchlink](http://evil.example/b) :red[redbenchx]' in _text(driver)
-        driver.save_screenshot(str(OUTPUT / 'hostile_text_benchmark.png'))
+        browser.screenshot(driver, 'hostile_text_benchmark.png')
         assert not _marked_elements(driver)
     finally:
         driver.quit()
