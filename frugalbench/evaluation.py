@@ -177,8 +177,7 @@ def _run_model(run_id: str, submission: Submission, benchmark: Benchmark, sample
         since = clock.lap('model_load', since)
         outcome = run_pass(model, samples, benchmark, protocol, PassSettings(
             measure=options.measure, device=options.device, threads=limits.threads, keep=OVERLAY_COUNT,
-            compute_trusted=not config.custom_code, untrusted_reason=_untrusted_reason(config),
-            cpu_seconds=model.cpu_seconds), on_progress)
+            compute_trusted=not config.custom_code, untrusted_reason=_untrusted_reason(config)), on_progress)
         child, done = model.finish()
         since = clock.lap('model_process', since)
     finally:

@@ -107,15 +107,3 @@ def load_details(before: LoadSnapshot, after: LoadSnapshot, thresholds: BusyThre
     details['busy_reasons'] = reasons
     return details
 
-
-CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
-
-
-def process_cpu_seconds(pid: int, proc: Path = Path('/proc')) -> float | None:
-    """User + system CPU seconds of process ``pid`` (all its threads) from /proc, or None when gone."""
-    try:
-        text = (proc / str(pid) / 'stat').read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(')') + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS

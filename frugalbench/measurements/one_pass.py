@@ -29,7 +29,7 @@ from frugalbench.measurements.energy import open_outside_meter
 from frugalbench.measurements.instructions import PerfAttach, PerfCount, per_image, perf_unavailable_reason
 from frugalbench.measurements.latency import fixed_threads
 from frugalbench.measurements.latency import summarize as summarize_times
-from frugalbench.measurements.load import LoadSnapshot, load_details, process_cpu_seconds, snapshot
+from frugalbench.measurements.load import LoadSnapshot, load_details, snapshot
 from frugalbench.measurements.protocol import Protocol
 from frugalbench.measurements.record import Measurement
 from frugalbench.model import ModelProcess
@@ -57,7 +57,6 @@ class PassSettings:
     keep: int                                      # answers kept for overlays (the first test images)
     compute_trusted: bool                          # no submission code runs in the model process
     untrusted_reason: str | None = None
-    cpu_seconds: Callable[[], float | None] | None = None   # the model process group's CPU time
 
 
 class _Stopwatch:
@@ -86,7 +85,7 @@ def run_pass(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, p
 def _run_pass(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, protocol: Protocol,
               settings: PassSettings, on_progress: ProgressCallback | None) -> PassOutcome:
     watch = _Stopwatch()
-    cpu_seconds = settings.cpu_seconds or (lambda: process_cpu_seconds(model.pid))
+    cpu_seconds = model.cpu_seconds
     items: list[Measurement] = []
     if settings.measure:
         items += watch.run('compute', lambda: _compute(model, samples[0], settings))
