@@ -120,10 +120,15 @@ class Benchmark(BaseModel):
     root: str | None = None
     root_env: str | None = None
     default_root: str | None = None
-    layout: Literal['pair-lists', 'mmseg'] = 'mmseg'
+    layout: Literal['pair-lists', 'mmseg', 'stem-lists'] = 'mmseg'
     splits: dict[str, str] = Field(default_factory=dict)
     img_suffix: str = '.png'
     seg_suffix: str = '.png'
+    # mmseg: <img_dir>/<split folder>/<stem><img_suffix>; stem-lists: <img_dir>/<stem><img_suffix> for
+    # each stem of the split's list file (PASCAL VOC's ImageSets); annotations likewise under ann_dir
+    img_dir: str = 'img_dir'
+    ann_dir: str = 'ann_dir'
+    recursive: bool = False   # mmseg: also look in subfolders of a split folder (Cityscapes' cities)
     classes: list[str]
     palette: list[list[int]] | None = None
     ignore_index: int = 255
@@ -219,6 +224,8 @@ class Benchmark(BaseModel):
         root = self.data_root() if root is None else root
         if self.layout == 'pair-lists':
             samples = self._samples_from_pair_list(root, self.splits[split])
+        elif self.layout == 'stem-lists':
+            samples = self._samples_from_stem_list(root, self.splits[split])
         else:
             samples = self._samples_from_mmseg_folders(root, self.splits[split])
         if not samples:
@@ -264,15 +271,28 @@ class Benchmark(BaseModel):
         return samples
 
     def _samples_from_mmseg_folders(self, root: Path, split_dir: str) -> list[Sample]:
-        img_dir, ann_dir = root / 'img_dir' / split_dir, root / 'ann_dir' / split_dir
+        img_dir, ann_dir = root / self.img_dir / split_dir, root / self.ann_dir / split_dir
         if not img_dir.is_dir() or not ann_dir.is_dir():
             raise BenchmarkError(
                 f'expected MMSeg layout {img_dir} and {ann_dir}: check the benchmark root of {self.name!r}')
         samples = []
-        for image in sorted(img_dir.glob(f'*{self.img_suffix}')):
+        pattern = f'*{self.img_suffix}'
+        for image in sorted(img_dir.rglob(pattern) if self.recursive else img_dir.glob(pattern)):
             stem = image.name[:-len(self.img_suffix)]
-            samples.append(Sample(image=image, annotation=ann_dir / f'{stem}{self.seg_suffix}'))
+            folder = ann_dir / image.parent.relative_to(img_dir)
+            samples.append(Sample(image=image, annotation=folder / f'{stem}{self.seg_suffix}'))
         return samples
+
+    def _samples_from_stem_list(self, root: Path, list_file: str) -> list[Sample]:
+        path = root / list_file
+        if not path.is_file():
+            raise BenchmarkError(f'split list {path} is missing: is {root} a {self.name} dataset?')
+        stems = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        bad = next((s for s in stems if len(s.split()) != 1 or '/' in s or s.startswith('.')), None)
+        if bad is not None:
+            raise BenchmarkError(f'{path}: expected one file stem per line, got {bad!r}')
+        return [Sample(image=root / self.img_dir / f'{stem}{self.img_suffix}',
+                       annotation=root / self.ann_dir / f'{stem}{self.seg_suffix}') for stem in stems]
 
 
 def recorded_root(name: str) -> Path | None:
