@@ -201,6 +201,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         reason        VARCHAR
     );
     """),
+    # issue 19: budget-accuracy curves of cascades (frugalbench.cascades.store)
+    (6, 'cascade_curves: fitted budget-mIoU curves of cascades', """
+    CREATE TABLE cascade_curves (
+        curve_id    VARCHAR PRIMARY KEY,
+        created_at  TIMESTAMP NOT NULL,
+        cascade     VARCHAR NOT NULL,
+        benchmark   VARCHAR NOT NULL,
+        resource    VARCHAR NOT NULL,
+        document    JSON NOT NULL
+    );
+    """),
 ]
 
 
