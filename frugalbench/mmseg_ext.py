@@ -2,7 +2,9 @@
 
 * ``MapLabels`` (TRANSFORMS): label remapping in frugalbench's pipelines;
 * ``FrugalbenchCompressed`` (MODELS): a compressed variant, rebuilt from the parent model's
-  config and the compression plan its config holds as data (``frugalbench.compression.rebuild``).
+  config and the compression plan its config holds as data (``frugalbench.compression.rebuild``);
+* ``FrugalbenchAttributeHead`` (MODELS), ``ZeroShotLabelGuard`` (TRANSFORMS): zero-shot segmentation
+  (``frugalbench.zero_shot.modules``).
 
 Every process that builds a model or a pipeline from a config imports this module (the
 evaluation worker's ``build_model``, the training child, the compression child), so configs
@@ -15,6 +17,7 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import MODELS, TRANSFORMS
 
 from frugalbench.compression.rebuild import MODEL_TYPE, build_compressed
+from frugalbench.zero_shot import modules as _zero_shot_modules  # noqa: F401  (FrugalbenchAttributeHead, ZeroShotLabelGuard)
 
 # force=True: a variant written by an older `frugalbench compress` ships a copy of the rebuild module
 # (frugalbench_compressed.py, in its custom_imports) that registers this name too, as submission code

@@ -80,6 +80,23 @@ class Track(BaseModel):
     budget_states: list[Literal['verified', 'recorded', 'declared']] | None = Field(default=None, min_length=1)
 
 
+class ZeroShotSplit(BaseModel):
+    """A zero-shot split: classes whose pixels training may not use (docs/zero-shot.md)."""
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+    unseen: list[str] = Field(min_length=1)
+    description: str = ''
+
+
+class AttributeTable(BaseModel):
+    """Per-class binary attributes (class-level side information for zero-shot models)."""
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+    names: list[str] = Field(min_length=1)
+    descriptions: dict[str, str] = Field(default_factory=dict)   # attribute -> what it means
+    classes: dict[str, list[int]]                                # class -> one 0/1 per attribute
+
+
 class RunLimits(BaseModel):
     """Default limits of the child processes that evaluate and train on this benchmark
     (``--timeout`` / ``--memory-limit`` override them per command)."""
@@ -138,6 +155,9 @@ class Benchmark(BaseModel):
     tracks: dict[str, Track] = Field(default_factory=dict)
     limits: RunLimits = Field(default_factory=RunLimits)
     generator: GeneratorSpec | None = None
+    zero_shot: dict[str, ZeroShotSplit] = Field(default_factory=dict)
+    attributes: AttributeTable | None = None
+    class_descriptions: dict[str, str] = Field(default_factory=dict)
     source_file: Path | None = None
 
     @field_validator('references')
@@ -160,6 +180,30 @@ class Benchmark(BaseModel):
                              'each generated into the folder of its own name')
         if self.generator is not None and self.layout != 'mmseg':
             raise ValueError('generated benchmarks use `layout: mmseg`')
+        return self
+
+    @model_validator(mode='after')
+    def _zero_shot_consistent(self) -> Benchmark:
+        known = set(self.classes)
+        for name, split in self.zero_shot.items():
+            unknown = [c for c in split.unseen if c not in known]
+            if unknown:
+                raise ValueError(f'zero_shot.{name}.unseen names unknown class(es) {unknown}; classes: {self.classes}')
+            if len(set(split.unseen)) >= len(known):
+                raise ValueError(f'zero_shot.{name} leaves no seen class')
+        for where, names in (('attributes.classes', self.attributes.classes if self.attributes else {}),
+                             ('class_descriptions', self.class_descriptions)):
+            unknown = sorted(set(names) - known)
+            if unknown:
+                raise ValueError(f'{where} names unknown class(es) {unknown}')
+        if self.attributes is not None:
+            missing = [c for c in self.classes if c not in self.attributes.classes]
+            if missing:
+                raise ValueError(f'attributes.classes has no row for {missing}: give every class one')
+            width = len(self.attributes.names)
+            for cls, row in self.attributes.classes.items():
+                if len(row) != width or any(v not in (0, 1) for v in row):
+                    raise ValueError(f'attributes.classes.{cls} must hold {width} values, each 0 or 1')
         return self
 
     @property

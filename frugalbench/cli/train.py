@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--init-checkpoint', type=Path, default=None, metavar='PTH',
                         help='start from these weights (a plain state dict, loaded weights-only) instead of '
                              'random initialisation: fine-tuning; the record says so')
+    parser.add_argument('--zero-shot', default=None, metavar='SPLIT',
+                        help="train under the benchmark's zero-shot split SPLIT: every unseen-class pixel "
+                             'becomes the ignore index (docs/zero-shot.md)')
+    parser.add_argument('--zero-shot-mode', choices=('ignore', 'drop-images'), default='ignore',
+                        help='under --zero-shot: ignore unseen pixels (default), or also drop every image '
+                             'that holds one')
     add_format_option(parser)
     parser.set_defaults(handler=run)
 
@@ -79,7 +85,8 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(benchmark=args.benchmark, images=parse_images(args.images), annotation=args.annotation,
                         seed=args.seed, iters=args.iters, checkpoint_interval=args.checkpoint_interval,
                         out=args.out, db_path=db_path(args), device=args.device, restart=args.restart,
-                        init_checkpoint=args.init_checkpoint, limits=limits)
+                        init_checkpoint=args.init_checkpoint, limits=limits,
+                        zero_shot=args.zero_shot, zero_shot_mode=args.zero_shot_mode)
 
 
 def run(args: argparse.Namespace) -> int:

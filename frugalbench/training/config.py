@@ -158,12 +158,14 @@ def _optional_dict(value: Any, key: str) -> dict[str, Any] | None:
     return dict(value) if value is not None else None
 
 
-def train_pipeline(benchmark: Benchmark, schedule: Schedule) -> list[dict[str, Any]]:
+def train_pipeline(benchmark: Benchmark, schedule: Schedule,
+                   guard: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The training-time data pipeline that the harness fixes for a benchmark.
 
     Random rescaling around the evaluation size (native scale when the benchmark has none),
     random crops, flips and photometric distortion. Labels are read from the derived
-    annotation set, whose ``label_map`` is already applied.
+    annotation set, whose ``label_map`` is already applied. ``guard`` (training under a
+    zero-shot split): a ``ZeroShotLabelGuard`` just before packing, on what the model is fed.
     """
     steps: list[dict[str, Any]] = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
     if benchmark.eval_size is not None:
@@ -174,8 +176,10 @@ def train_pipeline(benchmark: Benchmark, schedule: Schedule) -> list[dict[str, A
              ignore_index=benchmark.ignore_index),
         dict(type='RandomFlip', prob=0.5),
         dict(type='PhotoMetricDistortion'),
-        dict(type='PackSegInputs'),
     ]
+    if guard is not None:
+        steps.append(dict(type='ZeroShotLabelGuard', **guard))
+    steps.append(dict(type='PackSegInputs'))
     return steps
 
 
@@ -231,9 +235,14 @@ def _check_ignore_index(head: Any, key: str, ignore_index: int) -> None:
 
 
 def build_training_config(config: dict[str, Any], benchmark: Benchmark, schedule: Schedule,
-                          data: TrainingData, work_dir: Path, seed: int) -> tuple[dict[str, Any], list[str]]:
-    """The full MMEngine config (plain data) and the notes from ``training_model``."""
+                          data: TrainingData, work_dir: Path, seed: int,
+                          guard: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The full MMEngine config (plain data) and the notes from ``training_model`` and from filling
+    the model's class information (``frugalbench.zero_shot.fill``); ``guard``: see ``train_pipeline``."""
+    from frugalbench.zero_shot.fill import fill_class_information
+    from frugalbench.zero_shot.splits import dataset_meta
     model, notes = training_model(config, benchmark, schedule)
+    notes += fill_class_information(model, dataset_meta(benchmark))
     workers = schedule.num_workers
     cfg: dict[str, Any] = {
         'default_scope': 'mmseg',
@@ -247,7 +256,7 @@ def build_training_config(config: dict[str, Any], benchmark: Benchmark, schedule
                 img_suffix=benchmark.img_suffix, seg_map_suffix=benchmark.seg_suffix,
                 reduce_zero_label=False, ignore_index=benchmark.ignore_index,
                 metainfo=dict(classes=tuple(benchmark.classes)),
-                pipeline=train_pipeline(benchmark, schedule))),
+                pipeline=train_pipeline(benchmark, schedule, guard))),
         'train_cfg': dict(type='IterBasedTrainLoop', max_iters=schedule.iters, val_interval=schedule.iters + 1),
         'optim_wrapper': dict(type='OptimWrapper', optimizer=dict(schedule.optimizer),
                               clip_grad=schedule.clip_grad),

@@ -107,6 +107,7 @@ class TrainingRecord:
     checkpoint: dict[str, Any]      # file, bytes, dtype, auxiliary heads dropped
     work_folder: str
     log: str
+    zero_shot: dict[str, Any] | None = None   # the split trained under: unseen classes, mode, what was removed
     verified: bool = True
     record_version: int = RECORD_VERSION
 

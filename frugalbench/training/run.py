@@ -35,9 +35,10 @@ from frugalbench.settings import default_db_path, work_dir
 from frugalbench.store import store_training_or_spool
 from frugalbench.submission import MANIFEST_NAME, Submission, _inside, _read_manifest, file_sha256
 from frugalbench.training.budget import TRAINABLE_ANNOTATIONS, Budget, choose_subset, prepare_training_data
-from frugalbench.training.config import Schedule, build_training_config, resolve_schedule
+from frugalbench.training.config import Schedule, TrainingData, build_training_config, resolve_schedule
 from frugalbench.training.record import RECORD_FILE, TrainingRecord, totals_of
 from frugalbench.training.segments import COMPLETED, FAILED, INTERRUPTED, SegmentLog
+from frugalbench.zero_shot.splits import apply_split, read_guard, split_of, unseen_indices
 
 CHILD_MODULE = 'frugalbench.training.child'
 FINAL_CHECKPOINT = 'final.pth'
@@ -64,14 +65,17 @@ class TrainOptions:
     device: str = 'cpu'
     restart: bool = False             # discard the work folder's checkpoints and start over
     init_checkpoint: Path | None = None  # start from these weights (plain state dict) instead of random
+    zero_shot: str | None = None      # a zero-shot split of the benchmark: no unseen-class pixel is trained on
+    zero_shot_mode: str = 'ignore'    # ignore (unseen pixels -> ignore index) | drop-images (also drop them)
     limits: Limits = field(default_factory=Limits)  # unset limits: the benchmark's training defaults
 
 
 def training_folder(submission_id: str, benchmark: str, sid: str, annotation: str, seed: int,
-                    init_sha256: str | None = None) -> Path:
+                    init_sha256: str | None = None, zero_shot: str | None = None) -> Path:
     """The work folder of one training: ``<work>/train/<submission>-<benchmark>-<subset>-<annotation>-s<seed>``
-    (``-init<sha>`` appended when it starts from given weights)."""
+    (``-init<sha>`` appended when it starts from given weights, ``-zs-<split>`` under a zero-shot split)."""
     suffix = f'-init{init_sha256[:8]}' if init_sha256 else ''
+    suffix += f'-zs-{zero_shot}' if zero_shot else ''
     return work_dir() / 'train' / f'{submission_id}-{benchmark}-{sid}-{annotation}-s{seed}{suffix}'
 
 
@@ -89,9 +93,12 @@ def train_submission(folder: Path, options: TrainOptions, on_event: EventCallbac
     out = _output_folder(submission, options.out)
     notify({'event': 'stage', 'stage': 'preparing data'})
     ensure_prepared(benchmark, _stage_progress(notify))
+    if options.zero_shot is not None:
+        split_of(benchmark, options.zero_shot)  # an unknown split: a usage error before any work
     samples, sid = choose_subset(benchmark, options.images, options.seed)
     init_sha = _init_checkpoint_sha256(options.init_checkpoint)
-    run_dir = training_folder(submission.id, benchmark.name, sid, options.annotation, options.seed, init_sha)
+    run_dir = training_folder(submission.id, benchmark.name, sid, options.annotation, options.seed, init_sha,
+                              options.zero_shot)
     with exclusive(run_dir):
         return _train(submission, benchmark, samples, sid, run_dir, out, options, init_sha, notify)
 
@@ -139,6 +146,7 @@ class _Plan:
     budget: Budget
     initialisation: dict[str, Any]
     request_path: Path
+    zero_shot: dict[str, Any] | None = None
 
 
 def _train(submission: Submission, benchmark: Benchmark, samples: list[Sample], sid: str, run_dir: Path,
@@ -169,14 +177,20 @@ def _plan(submission: Submission, benchmark: Benchmark, samples: list[Sample], s
     claim = {'config_sha256': config.sha256, 'schedule': schedule.to_dict(), 'subset_id': sid,
              'annotation': options.annotation, 'seed': options.seed, 'device': options.device,
              'benchmark_sha256': benchmark.definition_hash, 'derivation_version': DERIVATION_VERSION}
+    if options.zero_shot:
+        claim['zero_shot'] = {'split': options.zero_shot, 'mode': options.zero_shot_mode}
     if init_sha:
         claim['init_checkpoint_sha256'] = init_sha
         shutil.copyfile(options.init_checkpoint, run_dir / INIT_CHECKPOINT)  # it may be overwritten by the result
     _claim_folder(run_dir, claim)
     notify({'event': 'stage', 'stage': f'deriving {options.annotation} annotations'})
     budget, data = prepare_training_data(benchmark, samples, sid, options.annotation, options.seed, run_dir)
+    zero_shot, guard = None, None
+    if options.zero_shot:
+        notify({'event': 'stage', 'stage': f'removing the unseen classes of zero-shot split {options.zero_shot}'})
+        data, zero_shot, guard = _apply_zero_shot(benchmark, data, run_dir, options)
     mm_config, init_notes = build_training_config(config_data, benchmark, schedule, data,
-                                                  run_dir / 'mmengine', options.seed)
+                                                  run_dir / 'mmengine', options.seed, guard)
     request = {'config': encode_config(mm_config), 'final_checkpoint': str(run_dir / FINAL_CHECKPOINT),
                'threads': options.limits.or_defaults().threads, 'emit_seconds': EMIT_SECONDS,
                'code_dir': str(submission.folder) if config.custom_code else None,
@@ -188,7 +202,23 @@ def _plan(submission: Submission, benchmark: Benchmark, samples: list[Sample], s
                       else {'weights': 'random', 'changes': init_notes})
     return _Plan(submission=submission, benchmark=benchmark, out=out, run_dir=run_dir,
                  config_sha256=config.sha256, schedule=schedule, budget=budget, initialisation=initialisation,
-                 request_path=request_path)
+                 request_path=request_path, zero_shot=zero_shot)
+
+
+def _apply_zero_shot(benchmark: Benchmark, data: TrainingData, run_dir: Path,
+                     options: TrainOptions) -> tuple[TrainingData, dict[str, Any], dict[str, Any]]:
+    """The training labels without the split's unseen classes, what was removed, and the label guard."""
+    name = str(options.zero_shot)
+    unseen = unseen_indices(benchmark, name)
+    folder = run_dir / f'annotations-zs-{name}'
+    removed = apply_split(data.annotations_dir, folder, benchmark.seg_suffix, unseen, benchmark.ignore_index,
+                          options.zero_shot_mode)
+    guard_dir = run_dir / 'zero_shot_guard'
+    guard_dir.mkdir(exist_ok=True)
+    summary = {'split': name, 'unseen': [benchmark.classes[i] for i in unseen], 'unseen_indices': unseen,
+               'mode': options.zero_shot_mode, **removed, 'guard_folder': str(guard_dir)}
+    return (replace(data, annotations_dir=folder, stems_file=folder / 'stems.txt'), summary,
+            {'unseen': unseen, 'report_dir': str(guard_dir)})
 
 
 def _record(plan: _Plan, options: TrainOptions, segments: SegmentLog, result: ChildResult,
@@ -215,7 +245,16 @@ def _record(plan: _Plan, options: TrainOptions, segments: SegmentLog, result: Ch
         hashes={'config_sha256': plan.config_sha256, 'checkpoint_sha256': checkpoint['sha256'],
                 'benchmark_sha256': benchmark.definition_hash},
         checkpoint={k: v for k, v in checkpoint.items() if k != 'sha256'},
-        work_folder=str(plan.run_dir), log=str(result.log_path))
+        work_folder=str(plan.run_dir), log=str(result.log_path), zero_shot=_zero_shot_summary(plan))
+
+
+def _zero_shot_summary(plan: _Plan) -> dict[str, Any] | None:
+    """The split the training ran under, with what the training pipeline's label guard saw."""
+    if plan.zero_shot is None:
+        return None
+    summary = {k: v for k, v in plan.zero_shot.items() if k != 'guard_folder'}
+    summary['guard'] = read_guard(Path(plan.zero_shot['guard_folder']))
+    return summary
 
 
 def load_for_training(folder: Path) -> Submission:
