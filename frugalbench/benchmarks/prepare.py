@@ -1,7 +1,9 @@
 """Preparing benchmark data: generate (synthetic), verify, count, histogram, record; register new ones.
 
-``prepare`` checks every image/annotation pair of every split (files present, readable, same
-size, single-channel labels within the classes or the ignore index), counts the splits, builds
+``prepare`` first checks a folder against the benchmark's per-file manifest where it names one
+(``manifest.py``: CamVid's SegNet split, file by file), then every image/annotation pair of every
+split (files present, readable, same size, single-channel labels within the classes or the
+ignore index), counts the splits, builds
 a class-pixel histogram per split and a fingerprint of the files, and records the result in
 ``$FRUGALBENCH_DATA/prepared/<name>.json`` (with ``--source``, the folder it was told to use).
 ``add_benchmark`` writes a benchmark file for any folder in MMSeg layout: no code needed.
@@ -31,6 +33,7 @@ from frugalbench.benchmarks.definition import (
     load_benchmark_file,
     user_benchmark_dir,
 )
+from frugalbench.benchmarks.manifest import verify_manifest
 from frugalbench.errors import BenchmarkError, UsageError
 from frugalbench.settings import data_dir
 
@@ -61,6 +64,7 @@ class PrepareReport:
     seed: int | None                # the generator seed (synthetic benchmarks only)
     source: str | None              # the folder given with --source, if any
     splits: dict[str, SplitReport] = field(default_factory=dict)
+    manifest: dict | None = None    # the per-file manifest check, where the benchmark names a manifest
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,10 +127,14 @@ def prepare(benchmark: Benchmark, source: Path | None = None, seed: int | None =
         if seed is not None:
             raise UsageError('--seed applies to generated benchmarks only (data subsets take their own --seed)')
         root = _check_source(benchmark, source) if source is not None else benchmark.data_root()
+    checked = verify_manifest(benchmark, root.resolve(), progress)
     report = verify(benchmark, root.resolve(), progress)
     report = replace(report, generated=generated,
                      seed=_spec(benchmark, seed).seed if benchmark.generated else None,
-                     source=str(root.resolve()) if source is not None else None)
+                     source=str(root.resolve()) if source is not None else None,
+                     manifest=None if checked is None else {
+                         'file': checked.manifest_file, 'files_checked': checked.files_checked,
+                         'hashed_now': checked.hashed_now, 'ok': checked.ok})
     _write_record(report)
     return report
 
@@ -191,8 +199,8 @@ def _check_sample(benchmark: Benchmark, sample: Sample, class_pixels: np.ndarray
     except (OSError, BenchmarkError) as exc:
         return [str(exc)]
     if (label.shape[1], label.shape[0]) != image_size:
-        return [f'{sample.annotation.name}: label size {label.shape[1]}x{label.shape[0]} differs from '
-                f'image size {image_size[0]}x{image_size[1]}']
+        return [(f'{sample.annotation.name}: label size {label.shape[1]}x{label.shape[0]} differs from '
+                 f'image size {image_size[0]}x{image_size[1]}')]
     counts = np.bincount(label.ravel(), minlength=256)
     class_pixels += counts
     valid = np.zeros(256, dtype=bool)
@@ -200,9 +208,9 @@ def _check_sample(benchmark: Benchmark, sample: Sample, class_pixels: np.ndarray
     valid[benchmark.ignore_index] = True
     stray = np.flatnonzero((counts > 0) & ~valid)
     if stray.size:
-        return [f'{sample.annotation.name}: labels {stray.tolist()} are neither a class '
-                f'(0..{benchmark.num_classes - 1}) nor the ignore index {benchmark.ignore_index} '
-                '(add them to label_map?)']
+        return [(f'{sample.annotation.name}: labels {stray.tolist()} are neither a class '
+                 f'(0..{benchmark.num_classes - 1}) nor the ignore index {benchmark.ignore_index} '
+                 '(add them to label_map?)')]
     return []
 
 

@@ -1,6 +1,7 @@
 """``frugalbench data``: list benchmarks, prepare their data, show data budgets, register datasets.
 
     frugalbench data list [--format table|json]
+    frugalbench data download NAME [--dest DIR] [--source ARCHIVE] [--keep-archive] [--format table|json]
     frugalbench data prepare NAME [--source DIR] [--seed S] [--force] [--format table|json]
     frugalbench data subset NAME --images N|all [--seed S] [--annotation KIND] [--write DIR] [--format ...]
     frugalbench data add NAME --root DIR --classes FILE [--ignore-index I] [--img-suffix S] [--seg-suffix S]
@@ -16,11 +17,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from frugalbench.benchmarks import synthetic
-from frugalbench.benchmarks.annotations import MANIFEST_NAME, annotation_budget, write_annotation_set
+from frugalbench.benchmarks.annotations import (
+    MANIFEST_NAME,
+    annotation_budget,
+    write_annotation_set,
+)
 from frugalbench.benchmarks.definition import (
     ANNOTATION_KINDS,
     Benchmark,
@@ -28,6 +42,7 @@ from frugalbench.benchmarks.definition import (
     load_benchmark,
     load_benchmark_file,
 )
+from frugalbench.benchmarks.download import DownloadResult, default_dest, download
 from frugalbench.benchmarks.prepare import (
     PrepareReport,
     add_benchmark,
@@ -36,8 +51,9 @@ from frugalbench.benchmarks.prepare import (
     read_record,
     split_sizes,
 )
+from frugalbench.benchmarks.sources import MANUAL_STEPS, SOURCES
 from frugalbench.benchmarks.subsets import select_subset, subset_id
-from frugalbench.cli.common import add_format_option, print_json, stderr
+from frugalbench.cli.common import add_format_option, plain, print_json, stderr
 from frugalbench.errors import BenchmarkError, UsageError
 
 
@@ -49,6 +65,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = commands.add_parser('list', help='benchmarks with their classes, split sizes and data status')
     add_format_option(p)
     p.set_defaults(handler=run_list)
+
+    p = commands.add_parser('download', help='download a public dataset (camvid, ade20k, voc2012), verify and '
+                            'prepare it', description='Fetch the official archive (resumable), check its checksum, '
+                            'unpack the dataset folder and run `data prepare` on it. `cityscapes`: prints the '
+                            'manual steps (login required).')
+    p.add_argument('name')
+    p.add_argument('--dest', type=Path, help='the dataset folder to create (default: $FRUGALBENCH_DATA/NAME)')
+    p.add_argument('--source', type=Path, metavar='ARCHIVE',
+                   help='an archive fetched by hand, used instead of downloading')
+    p.add_argument('--keep-archive', action='store_true',
+                   help='keep the downloaded archive in $FRUGALBENCH_DATA/downloads/ (default: removed once prepared)')
+    add_format_option(p)
+    p.set_defaults(handler=run_download)
 
     p = commands.add_parser('prepare', help='generate (synthetic) or locate, then verify a benchmark\'s data')
     p.add_argument('name')
@@ -194,6 +223,54 @@ def _print_prepare_table(benchmark: Benchmark, report: PrepareReport) -> None:
                   *(f'{100 * r.ignored_pixels / totals[s]:.2f} %' for s, r in report.splits.items()))
     console.print(table)
     console.print(f'fingerprint {report.fingerprint[:16]}…  protocol v{report.protocol_version}')
+
+
+# --- download -----------------------------------------------------------------------------------
+
+@contextmanager
+def byte_bars() -> Iterator[Callable[[str, int | None, int], Callable[[int], None]]]:
+    """A rich transfer bar on stderr (terminal only); yields ``start(description, total_bytes, done)``."""
+    columns = (TextColumn('{task.description}'), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=stderr, disable=not stderr.is_terminal) as bars:
+        def start(description: str, total: int | None, done: int) -> Callable[[int], None]:
+            task = bars.add_task(description, total=total, completed=done)
+            return lambda n: bars.advance(task, n)
+        yield start
+
+
+def run_download(args: argparse.Namespace) -> int:
+    if args.name in MANUAL_STEPS:
+        print(MANUAL_STEPS[args.name])
+        return 1   # nothing was downloaded: the steps above do it
+    source = SOURCES.get(args.name)
+    if source is not None and args.source is None:
+        _note(f'{source.title}\n  from {source.url} ({source.size_hint})\n  into {args.dest or default_dest(args.name)}'
+              f'\n  terms: {source.terms}')
+    with progress_bars() as start, byte_bars() as start_bytes:
+        result = download(args.name, dest=args.dest, archive=args.source, keep_archive=args.keep_archive,
+                          progress=start, byte_progress=start_bytes)
+    if args.format == 'json':
+        print_json(result.to_dict())
+    else:
+        _print_download(result)
+    return 0
+
+
+def _print_download(result: DownloadResult) -> None:
+    console = Console()
+    resumed = f', resumed at {result.resumed_from:,} bytes' if result.resumed_from else ''
+    console.print(f'{result.name}: {plain(result.archive)} ({result.archive_bytes:,} bytes{resumed})', highlight=False)
+    console.print(f'  sha256 {result.sha256}', highlight=False)
+    console.print(f'  checked against: {plain(result.checksum)}', highlight=False)
+    manifest = result.prepare.get('manifest')
+    if manifest:
+        console.print(f'  {manifest["files_checked"]} files match the manifest {plain(manifest["file"])}',
+                      highlight=False)
+    sizes = ', '.join(f'{k} {v["images"]}' for k, v in result.prepare['splits'].items())
+    console.print(f'  prepared at {plain(result.root)}: {sizes}; fingerprint {result.prepare["fingerprint"][:16]}…',
+                  highlight=False)
+    console.print(f'next: frugalbench evaluate --all --benchmark {result.name}   (or `make demo`)', highlight=False)
 
 
 # --- subset -------------------------------------------------------------------------------------
