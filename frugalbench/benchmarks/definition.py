@@ -19,6 +19,8 @@ import yaml
 from PIL import Image
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from frugalbench.benchmarks.sources import MANUAL_STEPS as MANUAL_DOWNLOADS
+from frugalbench.benchmarks.sources import SOURCES as DOWNLOADS
 from frugalbench.errors import BenchmarkError
 from frugalbench.settings import PROJECT_ROOT, data_dir
 
@@ -254,10 +256,15 @@ class Benchmark(BaseModel):
         """What to do when the data folder is missing (the command or variable that fixes it)."""
         if self.generated:
             return f'run `frugalbench data prepare {self.name}` to generate it'
+        fetch = ''
+        if self.name in DOWNLOADS:
+            fetch = f'download it with `frugalbench data download {self.name}`, or '
+        elif self.name in MANUAL_DOWNLOADS:
+            fetch = f'get it as `frugalbench data download {self.name}` explains, then '
         if self.root_env:
-            return (f'set {self.root_env} to the folder that holds it, or run '
+            return (f'{fetch}set {self.root_env} to the folder that holds it, or run '
                     f'`frugalbench data prepare {self.name} --source DIR`')
-        return (f'run `frugalbench data prepare {self.name} --source DIR`, or fix `root:` in '
+        return (f'{fetch}run `frugalbench data prepare {self.name} --source DIR`, or fix `root:` in '
                 f'{self.source_file or "its benchmark file"}')
 
     def samples(self, split: str, root: Path | None = None) -> list[Sample]:

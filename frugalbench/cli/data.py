@@ -222,6 +222,10 @@ def _print_prepare_table(benchmark: Benchmark, report: PrepareReport) -> None:
     table.add_row(f'ignored ({benchmark.ignore_index})',
                   *(f'{100 * r.ignored_pixels / totals[s]:.2f} %' for s, r in report.splits.items()))
     console.print(table)
+    if report.manifest:
+        console.print(f'{report.manifest["files_checked"]} files match the manifest {plain(report.manifest["file"])} '
+                      f'({report.manifest["hashed_now"]} hashed now, the others unchanged since the last check)',
+                      highlight=False)
     console.print(f'fingerprint {report.fingerprint[:16]}…  protocol v{report.protocol_version}')
 
 

@@ -453,3 +453,12 @@ def test_new_benchmark_files_carry_classes_references_and_tracks(name: str, clas
                                                     'zero-shot']
     assert benchmark.splits['test'] == benchmark.splits['val']       # no public test labels
     assert all(target == 255 or 0 <= target < classes for target in benchmark.label_map.values())
+
+
+def test_missing_data_names_the_download_command(isolated: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv('FRUGALBENCH_CAMVID', str(isolated / 'nowhere'))
+    assert main(['data', 'prepare', 'camvid']) == 1
+    assert 'download it with `frugalbench data download camvid`' in ' '.join(capsys.readouterr().err.split())
+    assert main(['data', 'prepare', 'voc2012']) == 1
+    assert 'download it with `frugalbench data download voc2012`' in ' '.join(capsys.readouterr().err.split())
