@@ -20,9 +20,11 @@ import pandas as pd
 import streamlit as st
 
 from frugalbench import app_data as data
+from frugalbench import labels
 from frugalbench.platform.pages import platform_tabs, queue_view, submit_page
 from frugalbench.scores import RESOURCES, Interval, crossover_w, get_resource
 from frugalbench.settings import default_db_path
+from frugalbench.store.snapshot import is_snapshot
 from frugalbench.text import code_span, markdown_literal, visible, visible_strings
 
 DEFAULT_RESOURCE = 'params'  # the harness counts parameters for every successful run
@@ -39,6 +41,14 @@ def db_path_from_argv(argv: list[str]) -> Path:
     parser.add_argument('--db', type=Path, default=None)
     args, _ = parser.parse_known_args(argv)
     return args.db or default_db_path()
+
+
+def snapshot_from_argv(argv: list[str]) -> Path | None:
+    """``--snapshot DIR`` after streamlit's ``--`` (a public snapshot, served read-only), else None."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument('--snapshot', type=Path, default=None)
+    args, _ = parser.parse_known_args(argv)
+    return args.snapshot
 
 
 @st.cache_resource(max_entries=4)
@@ -74,6 +84,36 @@ def intervals_for(db: Path, runs: pd.DataFrame) -> dict[str, Interval]:
     return known
 
 
+def snapshot_caption(db: Path) -> None:
+    """For a public snapshot: where it comes from, and that it was verified (StoreUnavailable if not)."""
+    manifest = data.snapshot_info(db)
+    if manifest is not None:
+        st.caption(markdown_literal(
+            f"Read-only public snapshot {db}: exported {manifest.get('created_at')} by frugalbench "
+            f"{manifest.get('frugalbench_version')}; every file checked against its manifest (sha256)."))
+
+
+def read_only_note(db: Path) -> None:
+    st.info('This leaderboard serves a read-only public snapshot: submitting and the queue are not part of it.')
+
+
+def label_downloads(db: Path, run_id: str) -> None:
+    """Download buttons for the run's frugality label (SVG, PNG) and README badge (SVG)."""
+    try:
+        label = labels.label_for_run(db, run_id)
+    except labels.LabelError as exc:
+        st.caption(markdown_literal(f'No label: {exc}'))
+        return
+    st.caption(markdown_literal(f'Frugality label of this run (document sha256 {label.short_hash}): the figures '
+                                'above with their provenance, for a paper, a model card or a README.'))
+    columns = st.columns(3)
+    for column, (kind, title, mime) in zip(columns, (('svg', 'Download label (SVG)', 'image/svg+xml'),
+                                                      ('png', 'Download label (PNG)', 'image/png'),
+                                                      ('badge', 'Download badge (SVG)', 'image/svg+xml'))):
+        column.download_button(title, labels.render(label, kind), labels.file_name(label, kind), mime,
+                               key=f'label-{kind}-{run_id}')
+
+
 def show_store_problem(status: data.StoreStatus) -> None:
     st.warning(status.message)  # Markdown built by app_data: its paths and reasons are made literal there
     st.button('Refresh', key='refresh-problem')
@@ -88,13 +128,13 @@ def sidebar(db: Path, benchmarks: pd.DataFrame) -> dict[str, Any]:
                               format_func=lambda b: f'{visible(b)} ({counts[b]} ok runs)')
     row = benchmarks.set_index('benchmark').loc[benchmark]
     runs = runs_of(str(db), benchmark, (int(row['runs']), str(row['latest']), db.stat().st_mtime_ns))
-    setup = data.benchmark_setup(benchmark)
+    setup = data.benchmark_setup(benchmark, data.benchmark_definition(db, benchmark))
     track = bar.selectbox('Track', list(setup.tracks), key=f'track-{benchmark}', format_func=visible,
                           help='budget tracks declared in the benchmark file')
     names = list(RESOURCES)
-    resource = bar.selectbox('Resource', names, index=names.index(DEFAULT_RESOURCE), key='resource',
+    resource = bar.selectbox('Resource', names, index=names.index(setup.default_resource), key='resource',
                              format_func=lambda r: f'{r} ({RESOURCES[r].unit}): {RESOURCES[r].description}')
-    w = bar.slider('Weight w of the resource', 0.0, 1.0, DEFAULT_W, 0.05, key='w',
+    w = bar.slider('Weight w of the resource', 0.0, 1.0, setup.default_w, 0.05, key='w',
                    help='score = mIoU - w / (1 + 1/R), R = resource / reference (docs/metrics.md)')
     unit = RESOURCES[resource].unit
     reference = bar.number_input(f'Reference value ({unit})', value=setup.references.get(resource),
@@ -285,6 +325,7 @@ def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
         st.text(f'Measurement protocol: v{detail.measurement_protocol_version}')
         st.text(visible('Compute counts (params, MACs, FLOPs): trusted' if trusted else
                         f'Compute counts (params, MACs, FLOPs): untrusted, shown but never ranked: {reason}'))
+        label_downloads(db, str(document.get('run_id')))
     if document.get('status') != 'ok':
         st.error('This run failed. Reason:')
         st.text(visible(str(document.get('failure_reason')), keep_newlines=True))
@@ -303,7 +344,10 @@ def submission_tab(db: Path, benchmark: str, shown: pd.DataFrame) -> None:
             'hardware', 'versions', 'hashes', 'protocol_version', 'device', 'split', 'custom_code', 'training',
             'limits', 'model_process', 'timings', 'run_key')}))
     _lineage(db, document, manifest)
-    _overlays(document)
+    if is_snapshot(db):
+        st.caption('Test-image overlays are not part of a public snapshot.')
+    else:
+        _overlays(document)
 
 
 def _class_bars(detail: data.RunDetail, document: dict[str, Any]) -> None:
@@ -352,12 +396,14 @@ def _overlays(document: dict[str, Any]) -> None:
 def main() -> None:
     st.set_page_config(page_title='frugalbench leaderboard', layout='wide')
     st.title('frugalbench leaderboard')
-    db = db_path_from_argv(sys.argv[1:])
+    db = snapshot_from_argv(sys.argv[1:]) or db_path_from_argv(sys.argv[1:])
     try:
+        snapshot_caption(db)
         show(db)
     except data.StoreUnavailable as exc:  # missing, empty, locked or unreadable: say what to do
         show_store_problem(exc.status)
-        platform_tabs(db)  # submitting and the queue work before any run is stored (issue 17)
+        if not is_snapshot(db):  # a snapshot is read-only: no Submit or Queue
+            platform_tabs(db)  # submitting and the queue work before any run is stored (issue 17)
 
 
 def show(db: Path) -> None:
@@ -389,9 +435,9 @@ def show(db: Path) -> None:
     with tabs[4]:
         submission_tab(db, view['benchmark'], shown)
     with tabs[5]:
-        submit_page(db)
+        read_only_note(db) if is_snapshot(db) else submit_page(db)
     with tabs[6]:
-        queue_view(db)
+        read_only_note(db) if is_snapshot(db) else queue_view(db)
 
 
 main()

@@ -27,15 +27,21 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from frugalbench.errors import StoreError
+from frugalbench.errors import StoreError, UsageError
 from frugalbench.store import connect
-from frugalbench.text import code_span
+from frugalbench.store.snapshot import (
+    SnapshotError,
+    is_snapshot,
+    snapshot_cursor,
+    snapshot_manifest,
+)
+from frugalbench.text import code_span, markdown_literal
 
 T = TypeVar('T')
 
 LOCK_RETRY_SECONDS = 3.0  # an evaluation holds the file for one short transaction at a time
 
-StoreState = Literal['ready', 'missing', 'empty', 'locked', 'unreadable']
+StoreState = Literal['ready', 'missing', 'empty', 'locked', 'unreadable', 'invalid']
 
 # Measurement name in the store -> (the unit it must have, the resource key of frugalbench.scores,
 # the factor to that resource's unit). A measurement in another unit is not used.
@@ -87,10 +93,20 @@ def _unreadable(path: Path, reason: str) -> StoreStatus:
                        'Check the path, or evaluate into a new one with --db.')
 
 
+def _invalid(reason: str) -> StoreStatus:
+    return StoreStatus('invalid', markdown_literal(reason))
+
+
 def read(db_path: Path, query: Callable[[duckdb.DuckDBPyConnection], T],
          retry_seconds: float = LOCK_RETRY_SECONDS) -> T:
-    """Open the database read-only, run ``query`` on it, close it; StoreUnavailable if unreadable."""
+    """Open the database read-only, run ``query`` on it, close it; StoreUnavailable if unreadable.
+
+    A folder is read as a public snapshot (``frugalbench.store.snapshot``): the same tables as
+    views over its Parquet files, verified against its manifest (state ``invalid`` if it fails).
+    """
     path = Path(db_path)
+    if is_snapshot(path):
+        return _read_snapshot(path, query)
     if not path.is_file():
         raise StoreUnavailable(_missing(path))
     try:
@@ -104,6 +120,16 @@ def read(db_path: Path, query: Callable[[duckdb.DuckDBPyConnection], T],
         raise StoreUnavailable(_unreadable(path, str(exc))) from None
     except duckdb.Error as exc:
         raise StoreUnavailable(_unreadable(path, str(exc).splitlines()[0])) from None
+
+
+def _read_snapshot(path: Path, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    try:
+        with snapshot_cursor(path) as connection:
+            return query(connection)
+    except SnapshotError as exc:
+        raise StoreUnavailable(_invalid(str(exc))) from None
+    except duckdb.Error as exc:
+        raise StoreUnavailable(_invalid(f'snapshot {path} cannot be read: {str(exc).splitlines()[0]}')) from None
 
 
 def _has_runs_table(connection: duckdb.DuckDBPyConnection) -> bool:
@@ -376,6 +402,48 @@ def run_detail(db_path: Path, run_id: str) -> RunDetail | None:
             [run_id]).df()
         return RunDetail(json.loads(row[0]), classes, measured)
     return read(db_path, query)
+
+
+def snapshot_info(db_path: Path) -> dict[str, Any] | None:
+    """The verified manifest when ``db_path`` is a snapshot folder (StoreUnavailable, state
+    ``invalid``, when it fails verification); None for a database."""
+    if not is_snapshot(Path(db_path)):
+        return None
+    try:
+        return snapshot_manifest(Path(db_path))
+    except SnapshotError as exc:
+        raise StoreUnavailable(_invalid(str(exc))) from None
+
+
+def benchmark_definition(db_path: Path, benchmark: str) -> dict[str, Any] | None:
+    """The benchmark file a snapshot carries for ``benchmark`` (its parsed mapping), for
+    ``views.benchmark_setup``; None for a database (the local benchmark file is read) or when the
+    snapshot holds none."""
+    if not is_snapshot(Path(db_path)):
+        return None
+    row = read(db_path, lambda c: c.execute('SELECT definition FROM benchmarks WHERE name = ?',
+                                            [benchmark]).fetchone())
+    if row is None or row[0] is None:
+        return None
+    import yaml
+    try:
+        definition = yaml.safe_load(row[0])
+    except yaml.YAMLError:
+        return None
+    return definition if isinstance(definition, dict) else None
+
+
+def resolve_run_id(db_path: Path, run_id: str) -> str | None:
+    """The stored run id that is ``run_id`` or starts with it (the leaderboard shows 8-character
+    prefixes); None when no run matches; UsageError when a prefix matches several."""
+    def query(connection: duckdb.DuckDBPyConnection) -> list[str]:
+        return [r[0] for r in connection.execute(
+            "SELECT run_id FROM runs WHERE run_id = ? OR starts_with(run_id, ?) ORDER BY run_id LIMIT 3",
+            [run_id, run_id]).fetchall()]
+    ids = read(db_path, query)
+    if run_id in ids or len(ids) <= 1:
+        return run_id if run_id in ids else (ids[0] if ids else None)
+    raise UsageError(f'{run_id!r} is the start of several run ids ({", ".join(ids[:2])}, ...): give more of it')
 
 
 LINEAGE_SELECT = ('SELECT run_id, created_at, status, submission, submission_name, technique, parent, '

@@ -145,7 +145,8 @@ def fetch(url: str, target: Path, source: DatasetSource, progress: ByteProgress 
         raise DownloadError(f'{url} answered HTTP {exc.code} {exc.reason}: {by_hand_hint(source, url)}') from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, 'reason', exc)
-        raise UnreachableError(f'cannot reach {urlsplit(url).netloc} ({reason}) within {timeout:g} s: '
+        waited = f' within {timeout:g} s' if isinstance(reason, TimeoutError) else ''
+        raise UnreachableError(f'cannot reach {urlsplit(url).netloc} ({reason}){waited}: '
                                f'{by_hand_hint(source, url)}') from None
     with response:
         resumed = offset if response.status == 206 and _range_start(response) == offset else 0
@@ -222,8 +223,8 @@ def check_archive(source: DatasetSource, archive: Path, url: str, progress: Byte
     if stated is not None:
         if digests[stated.algorithm] != stated.value:
             raise DownloadError(f'{archive} is not the published {source.file_name}: its {stated.algorithm} is '
-                                f'{digests[stated.algorithm]}, {stated.stated_by} states {stated.value}. Delete it '
-                                f'and download again (or fetch {url} by hand)')
+                                f'{digests[stated.algorithm]}, {stated.stated_by} states {stated.value}: a broken or '
+                                f'different file. Download it again (or fetch {url} by hand)')
         return sha256, f'{stated.algorithm} {stated.value} (stated by {stated.stated_by})'
     record = _read_json(record_path(source.name))
     if not source.stable_archive:
@@ -381,7 +382,7 @@ def download(name: str, dest: Path | None = None, archive: Path | None = None, k
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f'{dest} exists and is not empty: check it with `frugalbench data prepare {name} '
                          f'--source {dest}`, or remove it (or pass another --dest) to download again')
-    resumed = 0
+    resumed, given = 0, archive is not None
     if archive is not None:
         archive = archive.expanduser().resolve()
         if archive.is_dir():
@@ -394,12 +395,22 @@ def download(name: str, dest: Path | None = None, archive: Path | None = None, k
         archive = downloads_dir() / source.file_name
         if not archive.is_file():
             resumed = fetch(url, archive, source, byte_progress, timeout)
-    sha256, checked = check_archive(source, archive, url, byte_progress)
+    try:
+        sha256, checked = check_archive(source, archive, url, byte_progress)
+    except DownloadError as exc:
+        if given:
+            raise
+        archive.unlink(missing_ok=True)   # downloaded here: remove it, so that the next run starts afresh
+        raise DownloadError(f'{exc} (the downloaded file was removed)') from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         dest.rmdir()
     unpack_dataset(source, archive, dest, progress)
-    report: PrepareReport = prepare(benchmark, source=dest, progress=progress)
+    try:
+        report: PrepareReport = prepare(benchmark, source=dest, progress=progress)
+    except BenchmarkError as exc:
+        raise DownloadError(f'{exc}. The unpacked copy is in {dest} and the archive in {archive}: remove both '
+                            'to download again') from None
     result = DownloadResult(name=name, url=url, archive=str(archive), archive_bytes=archive.stat().st_size,
                             sha256=sha256, checksum=checked, resumed_from=resumed, root=str(dest),
                             prepare=report.to_dict())

@@ -42,7 +42,12 @@ from frugalbench.benchmarks.definition import (
     load_benchmark,
     load_benchmark_file,
 )
-from frugalbench.benchmarks.download import DownloadResult, default_dest, download
+from frugalbench.benchmarks.download import (
+    DownloadResult,
+    default_dest,
+    download,
+    effective_url,
+)
 from frugalbench.benchmarks.prepare import (
     PrepareReport,
     add_benchmark,
@@ -249,8 +254,8 @@ def run_download(args: argparse.Namespace) -> int:
         return 1   # nothing was downloaded: the steps above do it
     source = SOURCES.get(args.name)
     if source is not None and args.source is None:
-        _note(f'{source.title}\n  from {source.url} ({source.size_hint})\n  into {args.dest or default_dest(args.name)}'
-              f'\n  terms: {source.terms}')
+        _note(f'{plain(source.title)}\n  from {plain(effective_url(source))} ({source.size_hint})\n'
+              f'  into {plain(args.dest or default_dest(args.name))}\n  terms: {plain(source.terms)}')
     with progress_bars() as start, byte_bars() as start_bytes:
         result = download(args.name, dest=args.dest, archive=args.source, keep_archive=args.keep_archive,
                           progress=start, byte_progress=start_bytes)
