@@ -7,14 +7,19 @@ from frugalbench.app_data.queries import (
     RunDetail,
     StoreStatus,
     StoreUnavailable,
+    benchmark_definition,
     benchmarks,
     image_areas,
     lineage,
+    resolve_run_id,
     run_detail,
     runs,
+    snapshot_info,
     store_status,
 )
 from frugalbench.app_data.views import (
+    DEFAULT_RESOURCE,
+    DEFAULT_W,
     NOT_MEASURED,
     BenchmarkSetup,
     axis_scale,
@@ -42,10 +47,10 @@ from frugalbench.app_data.views import (
 )
 
 __all__ = [
-    'NOT_MEASURED', 'BenchmarkSetup', 'DocumentCache', 'RunDetail', 'StoreStatus', 'StoreUnavailable',
-    'axis_scale', 'benchmark_setup', 'benchmarks', 'bootstrap_intervals', 'budget_points', 'display_table',
+    'DEFAULT_RESOURCE', 'DEFAULT_W', 'NOT_MEASURED', 'BenchmarkSetup', 'DocumentCache', 'RunDetail', 'StoreStatus', 'StoreUnavailable',
+    'axis_scale', 'benchmark_definition', 'benchmark_setup', 'benchmarks', 'bootstrap_intervals', 'budget_points', 'display_table',
     'export_frame', 'filter_runs', 'frugality_curves', 'image_areas', 'latest_per_submission', 'lineage',
-    'lineage_segments', 'pareto_front', 'plain_text', 'ranking', 'run_detail', 'run_label', 'runs', 'store_status',
+    'lineage_segments', 'pareto_front', 'plain_text', 'ranking', 'resolve_run_id', 'run_detail', 'run_label', 'runs', 'snapshot_info', 'store_status',
     'stored_intervals', 'styled_table', 'to_csv_bytes', 'to_parquet_bytes', 'trust_notes', 'unranked',
     'with_intervals', 'with_labels',
 ]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from frugalbench.benchmarks import load_benchmark
-from frugalbench.errors import BenchmarkError
+from frugalbench.errors import BenchmarkError, UsageError
 from frugalbench.scores import (
     DEFAULT_WS,
     OPEN_TRACK,
@@ -28,10 +28,12 @@ from frugalbench.scores import (
     bootstrap_miou_ci,
     exclusion_reason,
     frugality_curve,
+    get_resource,
     parse_references,
     parse_tracks,
     rank_runs,
 )
+from frugalbench.scores.frugality import check_weight
 from frugalbench.scores.trust import COMPUTE_COUNTS
 from frugalbench.text import csv_safe, visible
 
@@ -41,20 +43,43 @@ UNTRUSTED_STYLE = 'color: #a0a0a0; background-color: #f2f2f2'  # greyed: shown, 
 MAX_STYLED_CELLS = 200_000  # pandas' Styler (and so Streamlit) refuses more than 262,144 cells
 
 
+DEFAULT_RESOURCE = 'params'  # the harness counts parameters for every successful run
+DEFAULT_W = 0.5
+
+
 @dataclass(frozen=True)
 class BenchmarkSetup:
-    """A benchmark file's reference values and tracks, or a note saying why they are unknown."""
+    """A benchmark file's reference values, tracks and default view (the resource and weight the
+    leaderboard opens on and labels are scored at), or a note saying why they are unknown."""
 
     references: dict[str, float] = field(default_factory=dict)
     tracks: dict[str, Track] = field(default_factory=lambda: {OPEN_TRACK.name: OPEN_TRACK})
     note: str | None = None
+    default_resource: str = DEFAULT_RESOURCE
+    default_w: float = DEFAULT_W
 
 
-def benchmark_setup(name: str) -> BenchmarkSetup:
-    """References and tracks from the benchmark file ``name``; only the open track if it is absent."""
+def _defaults(raw: Mapping[str, Any]) -> tuple[str, float]:
+    """``default_resource`` and ``default_w`` of a benchmark file, else params and 0.5."""
     try:
-        benchmark = load_benchmark(name)
-        return BenchmarkSetup(parse_references(benchmark.references), parse_tracks(benchmark.tracks))
+        resource = get_resource(str(raw.get('default_resource', DEFAULT_RESOURCE))).name
+        return resource, check_weight(raw.get('default_w', DEFAULT_W))
+    except UsageError as exc:
+        raise BenchmarkError(f'default_resource / default_w: {exc}') from None
+
+
+def benchmark_setup(name: str, definition: Mapping[str, Any] | None = None) -> BenchmarkSetup:
+    """References, tracks and default view from ``definition`` (a benchmark file's mapping, e.g.
+    the one a snapshot carries), else from the benchmark file ``name``; only the open track, and a
+    note, when neither can be read."""
+    try:
+        if definition is not None:
+            references, tracks, extra = definition.get('references'), definition.get('tracks'), definition
+        else:
+            benchmark = load_benchmark(name)
+            references, tracks, extra = benchmark.references, benchmark.tracks, benchmark.model_extra or {}
+        resource, w = _defaults(extra)
+        return BenchmarkSetup(parse_references(references), parse_tracks(tracks), None, resource, w)
     except BenchmarkError as exc:
         return BenchmarkSetup(note=f'benchmark file not readable here ({exc}): only the open '
                                    'track is shown, and reference values must be entered')

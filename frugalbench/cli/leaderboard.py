@@ -26,6 +26,9 @@ DEFAULT_HOST = '127.0.0.1'
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser('leaderboard', help='serve the leaderboard web app (Streamlit)')
     add_db_option(parser)
+    parser.add_argument('--snapshot', type=Path, default=None, metavar='DIR',
+                        help='serve a public snapshot (frugalbench results export --public DIR) instead of a '
+                             'database: read-only, no Submit or Queue page')
     parser.add_argument('--port', type=int, default=DEFAULT_PORT, help=f'local port (default {DEFAULT_PORT})')
     parser.add_argument('--host', default=DEFAULT_HOST,
                         help=f'address to listen on (default {DEFAULT_HOST}: this machine only; '
@@ -34,11 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def streamlit_command(db: Path, port: int, app: Path = APP, host: str = DEFAULT_HOST) -> list[str]:
-    """The command that serves ``app`` on ``host:port``, headless and without usage statistics."""
+def streamlit_command(db: Path, port: int, app: Path = APP, host: str = DEFAULT_HOST,
+                      snapshot: Path | None = None) -> list[str]:
+    """The command that serves ``app`` on ``host:port``, headless and without usage statistics,
+    on the database ``db`` or, when given, the snapshot folder ``snapshot``."""
+    source = ['--snapshot', str(snapshot)] if snapshot is not None else ['--db', str(db)]
     return [sys.executable, '-m', 'streamlit', 'run', str(app), '--server.headless', 'true',
             '--browser.gatherUsageStats', 'false', '--server.address', host, '--server.port', str(port),
-            '--', '--db', str(db)]
+            '--', *source]
 
 
 def url(port: int, host: str = DEFAULT_HOST) -> str:
@@ -53,15 +59,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f'the leaderboard app is missing ({APP}): run from a frugalbench source checkout')
     if not args.host or any(c.isspace() for c in args.host):
         raise UsageError(f'--host must be an address such as 127.0.0.1 or 0.0.0.0, got {args.host!r}')
-    db = db_path(args).resolve()
+    db, snapshot = db_path(args).resolve(), None
+    if args.snapshot is not None:
+        if args.db is not None:
+            raise UsageError('give --db or --snapshot, not both')
+        from frugalbench.store.snapshot import verify_snapshot
+        snapshot = args.snapshot.resolve()
+        verify_snapshot(snapshot)  # a tampered or incomplete snapshot is refused here, naming the file
     address = url(args.port, args.host)
     where = 'this machine only' if args.host == DEFAULT_HOST else f'listening on {args.host}'
-    stderr.print(f'leaderboard: {address}  ({where}; database {plain(db)}; Ctrl+C stops it)')
+    serving = f'snapshot {plain(snapshot)}, read-only' if snapshot else f'database {plain(db)}'
+    stderr.print(f'leaderboard: {address}  ({where}; {serving}; Ctrl+C stops it)')
     print(address, flush=True)
     if not args.no_browser:
         threading.Thread(target=_open_when_up, args=(address,), daemon=True).start()
     try:
-        return subprocess.call(streamlit_command(db, args.port, host=args.host))
+        return subprocess.call(streamlit_command(db, args.port, host=args.host, snapshot=snapshot))
     except KeyboardInterrupt:
         return 0
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from frugalbench.cli.common import add_db_option, add_format_option, db_path, plain, print_json
+from frugalbench.cli.common import (
+    add_db_option,
+    add_format_option,
+    db_path,
+    plain,
+    print_json,
+)
 from frugalbench.cli.evaluate import results_table
 from frugalbench.errors import UsageError
 from frugalbench.store import connect, list_run_documents
@@ -29,6 +35,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument('report', type=Path, help='the JSON file pytest-benchmark wrote')
     add_db_option(ingest)
     ingest.set_defaults(handler=run_ingest)
+    export = inner.add_parser('export', help='write a public, read-only snapshot (Parquet files + manifest)')
+    export.add_argument('--public', type=Path, required=True, metavar='DIR',
+                        help='the snapshot folder (new, empty, or an earlier snapshot to replace)')
+    add_db_option(export)
+    add_format_option(export)
+    export.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``results export --public DIR``: the snapshot that ``frugalbench leaderboard --snapshot DIR``
+    serves without a database (frugalbench.store.snapshot)."""
+    from rich.progress import Progress
+
+    from frugalbench.store.snapshot import TABLES, export_snapshot, manifest_sha256
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task('exporting tables', total=len(TABLES))
+        manifest = export_snapshot(db_path(args), args.public, on_table=lambda _: progress.advance(task))
+    digest = manifest_sha256(args.public)
+    if args.format == 'json':
+        print_json({'folder': str(args.public), 'manifest_sha256': digest, 'manifest': manifest})
+        return 0
+    console = Console(stderr=True)
+    for name, entry in sorted(manifest['files'].items()):
+        console.print(f"  {plain(name)}: {entry['rows']} rows, {entry['bytes']:,} bytes, sha256 {entry['sha256'][:16]}...")
+    console.print(f'snapshot written to {plain(args.public)}; manifest.json sha256 {digest} (publish it beside the '
+                  f'snapshot); serve it with `frugalbench leaderboard --snapshot {plain(args.public)}`')
+    return 0
 
 
 def run_ingest(args: argparse.Namespace) -> int:
