@@ -337,13 +337,17 @@ def unpack_dataset(source: DatasetSource, archive: Path, dest: Path, progress: P
         staging = dest.with_name(f'.{dest.name}.partial-{os.getpid()}')
         shutil.rmtree(staging, ignore_errors=True)
         advance = (progress or (lambda d, t: lambda: None))(f'unpacking {source.name}', len(chosen))
-        for relative, handle in chosen.items():
-            out = staging.joinpath(*relative.parts)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with members.open(handle) as stream, out.open('wb') as target:
-                shutil.copyfileobj(stream, target, CHUNK)
-            advance()
-    finish_layout(source, staging)
+        try:
+            for relative, handle in chosen.items():
+                out = staging.joinpath(*relative.parts)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with members.open(handle) as stream, out.open('wb') as target:
+                    shutil.copyfileobj(stream, target, CHUNK)
+                advance()
+            finish_layout(source, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)   # no half-unpacked dataset is left behind
+            raise
     staging.replace(dest)
     return dest
 
