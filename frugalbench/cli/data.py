@@ -61,6 +61,8 @@ from frugalbench.benchmarks.subsets import select_subset, subset_id
 from frugalbench.cli.common import add_format_option, plain, print_json, stderr
 from frugalbench.errors import BenchmarkError, UsageError
 
+CLASSES_SHOWN = 12   # data list: class names shown per benchmark (ADE20K has 150)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser('data', help='list, prepare and subset benchmark data',
@@ -191,7 +193,8 @@ def run_list(args: argparse.Namespace) -> int:
             table.add_row(row['name'], '', '', '', '', row['status'])
             continue
         splits = ', '.join(f'{k} {v}' for k, v in row['splits'].items()) if row['splits'] else '-'
-        classes = f'{row["num_classes"]}: {", ".join(row["classes"])}'
+        names = row['classes'] if len(row['classes']) <= CLASSES_SHOWN else [*row['classes'][:CLASSES_SHOWN], '…']
+        classes = f'{row["num_classes"]}: {", ".join(names)}'
         table.add_row(row['name'], 'SYNTHETIC' if row['synthetic'] else 'real', f'v{row["protocol_version"]}',
                       classes, splits, row['status'])
     Console().print(table)
