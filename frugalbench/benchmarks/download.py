@@ -153,6 +153,11 @@ def fetch(url: str, target: Path, source: DatasetSource, progress: ByteProgress 
         length = response.headers.get('Content-Length')
         total = resumed + int(length) if length is not None else None
         validator = response.headers.get('ETag') or response.headers.get('Last-Modified')
+        free = shutil.disk_usage(part.parent).free
+        if total is not None and free < total - resumed:
+            raise DownloadError(f'{target.name} needs {(total - resumed) / 1e9:.1f} GB more in {part.parent}, which '
+                                f'has {free / 1e9:.1f} GB free (and unpacking needs about as much again): free some '
+                                'space, or set FRUGALBENCH_DATA to a larger disk')
         _write_json(meta_path, {'url': url, 'validator': validator, 'total': total})
         advance = progress(f'downloading {target.name}', total, resumed)
         written = resumed

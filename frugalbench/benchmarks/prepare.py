@@ -128,6 +128,7 @@ def prepare(benchmark: Benchmark, source: Path | None = None, seed: int | None =
             raise UsageError('--seed applies to generated benchmarks only (data subsets take their own --seed)')
         root = _check_source(benchmark, source) if source is not None else benchmark.data_root()
     checked = verify_manifest(benchmark, root.resolve(), progress)
+    check_split_sizes(benchmark, root.resolve())
     report = verify(benchmark, root.resolve(), progress)
     report = replace(report, generated=generated,
                      seed=_spec(benchmark, seed).seed if benchmark.generated else None,
@@ -148,6 +149,26 @@ def _check_source(benchmark: Benchmark, source: Path) -> Path:
         raise UsageError(f'{env} is set to {os.environ[env]} and takes precedence over --source: '
                          f'unset {env} or pass that folder')
     return source
+
+
+def check_split_sizes(benchmark: Benchmark, root: Path) -> None:
+    """Images per split against the published counts the benchmark file states (``expected_images``),
+    before any file is opened: another release or an augmented split (VOC's "trainaug") is refused."""
+    expected = (benchmark.model_extra or {}).get('expected_images')
+    if not expected:
+        return
+    if not isinstance(expected, dict) or not all(isinstance(n, int) for n in expected.values()) \
+            or not set(expected) <= set(benchmark.splits):
+        raise BenchmarkError(f'{benchmark.source_file}: expected_images must map split names of `splits` to '
+                             'image counts')
+    found = {split: len(benchmark.samples(split, root=root)) for split in expected}
+    wrong = [f'{split} has {found[split]:,} images, the published {split} {count:,}'
+             for split, count in expected.items() if found[split] != count]
+    if wrong:
+        raise BenchmarkError(f'{benchmark.name} under {root} is not the published dataset: {"; ".join(wrong)}. '
+                             'Another release or an augmented split changes results: get the published copy '
+                             f'(`frugalbench data download {benchmark.name}`), or for a variant write a benchmark '
+                             'file of your own (docs/data.md)')
 
 
 def verify(benchmark: Benchmark, root: Path, progress: Progress | None = None) -> PrepareReport:

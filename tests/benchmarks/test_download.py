@@ -259,6 +259,14 @@ def test_segnet_absolute_list_paths_are_named_with_the_fix(camvid_served: _State
         verify_manifest(load_benchmark('camvid'), root)
 
 
+def user_copy(isolated: Path, name: str, **changes: object) -> None:
+    """A user benchmark file: the built-in ``name`` with ``changes`` (e.g. the small archives' split sizes)."""
+    definition = yaml.safe_load((BUILTIN_DIR / f'{name}.yaml').read_text())
+    definition.update(changes)
+    (isolated / 'data' / 'benchmarks').mkdir(exist_ok=True)
+    (isolated / 'data' / 'benchmarks' / f'{name}.yaml').write_text(yaml.safe_dump(definition))
+
+
 # --- PASCAL VOC 2012 (tar, stated md5) ------------------------------------------------------------
 
 VOC_PALETTE = [v for i in range(256) for v in ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)]
@@ -284,8 +292,12 @@ def voc_files() -> dict[str, bytes]:
     return files
 
 
+VOC_SIZES = {'train': 2, 'val': 1, 'test': 1}
+
+
 @pytest.fixture
-def voc_served(server: _State, monkeypatch: pytest.MonkeyPatch) -> bytes:
+def voc_served(server: _State, isolated: Path) -> bytes:
+    user_copy(isolated, 'voc2012', expected_images=VOC_SIZES)
     archive = _tar(voc_files())
     server.files[f'/files/{SOURCES["voc2012"].file_name}'] = archive
     return archive
@@ -336,6 +348,14 @@ def test_without_a_stated_checksum_the_first_sha256_is_recorded_and_enforced(
         dl.download('voc2012', dest=isolated / 'voc-b')
 
 
+def test_a_copy_with_other_split_sizes_than_published_is_refused(isolated: Path, tmp_path: Path) -> None:
+    for name, data in voc_files().items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(BenchmarkError, match='train has 2 images, the published train 1,464; val has 1 images'):
+        prepare(load_benchmark('voc2012'), source=tmp_path / 'VOCdevkit' / 'VOC2012')
+
+
 # --- ADE20K (zip, MMSeg's images/annotations layout, reduce-zero-label map) -----------------------
 
 def test_ade20k_downloads_and_maps_label_zero_to_ignore(server: _State, isolated: Path,
@@ -354,6 +374,7 @@ def test_ade20k_downloads_and_maps_label_zero_to_ignore(server: _State, isolated
             files[f'{top}/annotations/{split}/{stem}.png'] = _png(labels[stem])
     archive = _zip(files)
     server.files[f'/files/{SOURCES["ade20k"].file_name}'] = archive
+    user_copy(isolated, 'ade20k', expected_images={'train': 2, 'val': 2, 'test': 2})
     monkeypatch.setitem(SOURCES, 'ade20k', dataclasses.replace(
         SOURCES['ade20k'], checksum=Checksum('sha1', hashlib.sha1(archive).hexdigest(), 'this test')))
     assert main(['data', 'download', 'ade20k', '--format', 'json']) == 0
@@ -384,6 +405,7 @@ def test_cityscapes_label_ids_are_mapped_to_train_ids(isolated: Path) -> None:
         label = np.array([[7, 8, 26, 33], [0, 9, 24, 24]], np.uint8)   # road sidewalk car bicycle / - - person x2
         Image.fromarray(label).save(root / 'gtFine' / split / city / f'{stem}_gtFine_labelIds.png')
         (root / 'gtFine' / split / city / f'{stem}_gtFine_color.png').write_bytes(b'not read')
+    user_copy(isolated, 'cityscapes', expected_images={'train': 1, 'val': 1, 'test': 1})
     report = prepare(load_benchmark('cityscapes'), source=root)
     expected = [0] * 19
     for train_id in (0, 1, 13, 18, 11, 11):
@@ -422,6 +444,7 @@ def test_a_host_that_never_answers_times_out_within_seconds(isolated: Path, monk
 
 def test_source_archive_fetched_by_hand_is_used_without_a_server(isolated: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    user_copy(isolated, 'voc2012', expected_images=VOC_SIZES)
     archive = tmp_path / SOURCES['voc2012'].file_name
     archive.write_bytes(_tar(voc_files()))
     monkeypatch.setitem(SOURCES, 'voc2012', dataclasses.replace(
