@@ -388,6 +388,10 @@ def download(name: str, dest: Path | None = None, archive: Path | None = None, k
     benchmark = load_benchmark(name)
     dest = (dest or default_dest(name)).expanduser().resolve()
     url = effective_url(source)
+    env = benchmark.root_env
+    if env and os.environ.get(env) and Path(os.environ[env]).expanduser().resolve() != dest:
+        raise UsageError(f'{env} is set to {os.environ[env]}, which later commands would read instead of the '
+                         f'downloaded copy: unset {env} (or set it to {dest}) and run again')
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f'{dest} exists and is not empty: check it with `frugalbench data prepare {name} '
                          f'--source {dest}`, or remove it (or pass another --dest) to download again')

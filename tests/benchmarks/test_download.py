@@ -37,7 +37,7 @@ from frugalbench.benchmarks.manifest import (
 from frugalbench.benchmarks.prepare import prepare, read_record
 from frugalbench.benchmarks.sources import SEGNET_COMMIT, SOURCES, Checksum
 from frugalbench.cli import main
-from frugalbench.errors import BenchmarkError
+from frugalbench.errors import BenchmarkError, UsageError
 from frugalbench.scores.tracks import parse_tracks
 
 CAMVID_SPLITS = {'train': ['0001TP_006690', '0001TP_006720', '0006R0_f01470'],
@@ -485,3 +485,11 @@ def test_missing_data_names_the_download_command(isolated: Path, monkeypatch: py
     assert 'download it with `frugalbench data download camvid`' in ' '.join(capsys.readouterr().err.split())
     assert main(['data', 'prepare', 'voc2012']) == 1
     assert 'download it with `frugalbench data download voc2012`' in ' '.join(capsys.readouterr().err.split())
+
+
+def test_a_set_camvid_variable_is_named_before_anything_is_downloaded(camvid_served: _State, isolated: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('FRUGALBENCH_CAMVID', str(isolated / 'elsewhere'))
+    with pytest.raises(UsageError, match='FRUGALBENCH_CAMVID is set to .*elsewhere, which later commands would read'):
+        dl.download('camvid')
+    assert camvid_served.requests == []
