@@ -142,6 +142,11 @@ def fetch(url: str, target: Path, source: DatasetSource, progress: ByteProgress 
             part.replace(target)            # the previous transfer had finished
             meta_path.unlink(missing_ok=True)
             return offset
+        if exc.code == 416:                 # the partial file does not fit the server's file
+            part.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            raise DownloadError(f'{url} refused to resume the partial {target.name} (HTTP 416): it was removed; run '
+                                'the same command again to download afresh') from None
         raise DownloadError(f'{url} answered HTTP {exc.code} {exc.reason}: {by_hand_hint(source, url)}') from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, 'reason', exc)
@@ -149,7 +154,11 @@ def fetch(url: str, target: Path, source: DatasetSource, progress: ByteProgress 
         raise UnreachableError(f'cannot reach {urlsplit(url).netloc} ({reason}){waited}: '
                                f'{by_hand_hint(source, url)}') from None
     with response:
-        resumed = offset if response.status == 206 and _range_start(response) == offset else 0
+        if response.status == 206 and _range_start(response) != offset:
+            part.unlink(missing_ok=True)
+            raise DownloadError(f'{url} answered another byte range than asked ({response.headers.get("Content-Range")}'
+                                f' for bytes={offset}-): the partial file was removed; run the same command again')
+        resumed = offset if response.status == 206 else 0
         length = response.headers.get('Content-Length')
         total = resumed + int(length) if length is not None else None
         validator = response.headers.get('ETag') or response.headers.get('Last-Modified')
@@ -168,9 +177,9 @@ def fetch(url: str, target: Path, source: DatasetSource, progress: ByteProgress 
                     written += len(chunk)
                     advance(len(chunk))
         except (OSError, http.client.HTTPException) as exc:
-            raise DownloadError(f'the transfer of {url} stopped after {written:,} of '
-                                f'{total if total is not None else "?":,} bytes ({type(exc).__name__}): run the same '
-                                f'command again to resume from {part}') from None
+            of = f'{total:,}' if total is not None else 'an unknown number of'
+            raise DownloadError(f'the transfer of {url} stopped after {written:,} of {of} bytes '
+                                f'({type(exc).__name__}): run the same command again to resume from {part}') from None
     if total is not None and written != total:
         raise DownloadError(f'the transfer of {url} stopped after {written:,} of {total:,} bytes: run the same '
                             f'command again to resume from {part}')

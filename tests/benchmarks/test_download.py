@@ -52,6 +52,7 @@ class _State:
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}           # path -> bytes to send before dropping the connection (once)
         self.requests: list[tuple[str, str | None]] = []
+        self.ranges = True                      # False: ignore Range headers (send the whole file)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
-        start, wanted = 0, self.headers.get('Range')
+        start, wanted = 0, self.headers.get('Range') if state.ranges else None
         if wanted:
             start = int(wanted.split('=')[1].split('-')[0])
             if start >= len(body):
@@ -213,6 +214,17 @@ def test_interrupted_transfer_resumes_with_a_range_request(camvid_served: _State
     assert result.resumed_from == 3000 and result.prepare['manifest']['ok']
     assert result.sha256 == hashlib.sha256(camvid_served.files[path]).hexdigest()
     assert not part.exists()
+
+
+def test_a_server_without_ranges_sends_the_whole_file_again(camvid_served: _State, isolated: Path) -> None:
+    path = f'/files/{SOURCES["camvid"].file_name}'
+    camvid_served.cut[path] = 3000
+    with pytest.raises(dl.DownloadError):
+        dl.download('camvid')
+    camvid_served.ranges = False
+    result = dl.download('camvid')
+    assert camvid_served.requests[-1] == (path, 'bytes=3000-') and result.resumed_from == 0
+    assert result.sha256 == hashlib.sha256(camvid_served.files[path]).hexdigest() and result.prepare['manifest']['ok']
 
 
 def test_prepare_names_corrupt_missing_extra_and_wrongly_split_files(camvid_served: _State, isolated: Path,
