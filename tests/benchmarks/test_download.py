@@ -455,15 +455,21 @@ def test_a_host_that_never_answers_times_out_within_seconds(isolated: Path, monk
 
 
 def test_source_archive_fetched_by_hand_is_used_without_a_server(isolated: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     user_copy(isolated, 'voc2012', expected_images=VOC_SIZES)
     archive = tmp_path / SOURCES['voc2012'].file_name
     archive.write_bytes(_tar(voc_files()))
     monkeypatch.setitem(SOURCES, 'voc2012', dataclasses.replace(
         SOURCES['voc2012'], checksum=Checksum('md5', hashlib.md5(archive.read_bytes()).hexdigest(), 'this test')))
     monkeypatch.setenv(dl.BASE_URL_ENV, 'http://127.0.0.1:9/unused')
-    result = dl.download('voc2012', archive=archive)
-    assert result.prepare['splits']['train']['images'] == 2 and archive.is_file()   # the user's file is kept
+    assert main(['data', 'download', 'voc2012', '--source', str(archive)]) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    assert f'sha256 {hashlib.sha256(archive.read_bytes()).hexdigest()}' in out
+    assert f'checked against: md5 {md5} (stated by this test)' in out
+    assert f'prepared at {isolated / "data" / "voc2012"}: ' in out and 'train 2, val 1' in out
+    assert archive.is_file()   # the user's file is kept
 
 
 # --- the shipped CamVid manifest on the real copy -------------------------------------------------
