@@ -110,8 +110,8 @@ def label_downloads(db: Path, run_id: str) -> None:
     for column, (kind, title, mime) in zip(columns, (('svg', 'Download label (SVG)', 'image/svg+xml'),
                                                       ('png', 'Download label (PNG)', 'image/png'),
                                                       ('badge', 'Download badge (SVG)', 'image/svg+xml'))):
-        column.download_button(title, labels.render(label, kind), labels.file_name(label, kind), mime,
-                               key=f'label-{kind}-{run_id}')
+        column.download_button(title, lambda kind=kind: labels.render(label, kind),  # rendered when clicked
+                               labels.file_name(label, kind), mime, key=f'label-{kind}-{run_id}')
 
 
 def show_store_problem(status: data.StoreStatus) -> None:
@@ -423,7 +423,8 @@ def show(db: Path) -> None:
     if view['reference']:
         ranked = data.ranking(shown, view['resource'], view['w'], {view['resource']: view['reference']},
                               view['track'], view['setup'].tracks, intervals)
-    tabs = st.tabs(['Ranking', 'Pareto plot', 'Frugality curves', 'Budget curves', 'Submission', 'Submit', 'Queue'])
+    tabs = st.tabs(['Ranking', 'Pareto plot', 'Frugality curves', 'Budget curves', 'Submission', 'Submit', 'Queue',
+                    'Cascades', 'Zero-shot'])
     with tabs[0]:
         ranking_tab(view, ranked, shown)
     with tabs[1]:

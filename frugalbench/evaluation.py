@@ -30,7 +30,7 @@ from frugalbench.errors import (
 from frugalbench.isolation import ChildResult, Limits
 from frugalbench.measurements.protocol import Protocol, load_protocol
 from frugalbench.measurements.record import Measurement
-from frugalbench.model import ModelConfig, protected_folders, read_config, start_model
+from frugalbench.model import ModelConfig, config_from, protected_folders, start_config_reader, start_model
 from frugalbench.overlays import OVERLAY_COUNT, class_colours, render_overlay
 from frugalbench.scores.uncertainty import bootstrap_miou_ci
 from frugalbench.settings import data_dir, default_db_path, work_dir
@@ -156,12 +156,13 @@ def _run_model(run_id: str, submission: Submission, benchmark: Benchmark, sample
                                         benchmark.limits.evaluation_threads)
     model = start_model(submission, benchmark, work, limits, protected)   # imports torch while we go on
     try:
-        from frugalbench.measurements import provenance
-        from frugalbench.measurements.one_pass import PassSettings, run_pass
-        checkpoint_sha = submission.checkpoint_sha256()
-        fingerprint = provenance.hardware_fingerprint()
-        since = clock.lap('hashing', since)
-        config = read_config(submission, work, limits, protected)
+        with start_config_reader(submission, work, limits, protected) as reader:  # executes the config meanwhile
+            from frugalbench.measurements import provenance
+            from frugalbench.measurements.one_pass import PassSettings, run_pass
+            checkpoint_sha = submission.checkpoint_sha256()
+            fingerprint = provenance.hardware_fingerprint()
+            since = clock.lap('hashing', since)
+            config = config_from(reader)
         since = clock.lap('config_read', since)
         protocol = load_protocol(options.protocol_path)
         with connect(options.db_path) as connection:

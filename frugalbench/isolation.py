@@ -37,8 +37,8 @@ from frugalbench.confinement import CONFINED_VIEW, Confinement, MountPlan, confi
 from frugalbench.errors import ChildProcessError_
 from frugalbench.frames import Frame, FrameBuffer, FrameError, encode
 
-__all__ = ['Limits', 'Confinement', 'ChildResult', 'ChildSession', 'run_child', 'network_can_be_cut',
-           'CONFINED_VIEW']
+__all__ = ['Limits', 'Confinement', 'ChildResult', 'ChildSession', 'run_child', 'start_child', 'finish_child',
+           'network_can_be_cut', 'CONFINED_VIEW']
 
 CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
 PR_SET_PDEATHSIG = 1
@@ -557,24 +557,44 @@ def _mb(value: int | None) -> float | None:
 
 def run_child(module: str, request: dict[str, Any], *, limits: Limits, log_path: Path,
               on_event: Callable[[dict], None] | None = None, extra_env: dict[str, str] | None = None,
-              confine: Confinement | None = None, pass_fds: tuple[int, ...] = (),
-              on_start: Callable[[int], None] | None = None, max_payload: int = 1 << 20,
+              confine: Confinement | None = None, pass_fds: tuple[int, ...] = (), max_payload: int = 1 << 20,
               doing: str = 'the child process') -> ChildResult:
     """Run ``module`` on one request until it ends; raise ChildProcessError_ on limit or crash.
 
     Events (every frame but ``file``) are passed to ``on_event`` and kept in the result;
     ``file`` frames (``name`` + payload, at most ``max_payload`` bytes) are kept in ``files``.
     """
-    with ChildSession(module, limits=limits, log_path=log_path, confine=confine, extra_env=extra_env,
-                      pass_fds=pass_fds, max_payload=max_payload, doing=doing) as child:
-        if on_start is not None:
-            on_start(child.pid)
+    child = start_child(module, request, limits=limits, log_path=log_path, extra_env=extra_env, confine=confine,
+                        pass_fds=pass_fds, max_payload=max_payload, doing=doing)
+    return finish_child(child, on_event)
+
+
+def start_child(module: str, request: dict[str, Any], *, limits: Limits, log_path: Path,
+                extra_env: dict[str, str] | None = None, confine: Confinement | None = None,
+                pass_fds: tuple[int, ...] = (), max_payload: int = 1 << 20,
+                doing: str = 'the child process') -> ChildSession:
+    """Start ``module`` and send it its request; the caller works on, then calls ``finish_child``.
+
+    The caller owns the session from here: it must reach ``finish_child`` or ``close`` it.
+    """
+    child = ChildSession(module, limits=limits, log_path=log_path, confine=confine, extra_env=extra_env,
+                         pass_fds=pass_fds, max_payload=max_payload, doing=doing)
+    try:
         child.send('request', **request)
+    except BaseException:
+        child.close()
+        raise
+    return child
+
+
+def finish_child(child: ChildSession, on_event: Callable[[dict], None] | None = None) -> ChildResult:
+    """Read a started child until it ends (see ``run_child``), then close it, whatever happens."""
+    with child:
         while (frame := child.receive()) is not None:
             if frame.kind == 'file':
                 name = frame.get('name')
                 if not isinstance(name, str) or not name or name in child.result.files:
-                    child._fail(f'{doing} sent a file without a name, or twice')
+                    child._fail(f'{child.doing} sent a file without a name, or twice')
                 child.result.files[name] = frame.payload
             elif on_event is not None:
                 on_event({**frame.header, 'event': frame.kind})

@@ -21,6 +21,7 @@ XML-escaped: a label is text, never markup.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -302,16 +303,20 @@ def render_badge(label: Label) -> str:
             f'<text x="6" y="14">{_x(left)}</text><text x="{lw + 6}" y="14">{_x(right)}</text></g></svg>\n')
 
 
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+    return ImageFont.load_default(size=size)
+
+
 def render_png(label: Label, scale: int = 2) -> bytes:
     """The label as a PNG (Pillow's built-in scalable font), the same lines as the SVG."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
     rows = label.rows()
     height = TOP + ROW * len(rows) + 28
     image = Image.new('RGB', (WIDTH * scale, height * scale), 'white')
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=13 * scale)
-    bold = ImageFont.load_default(size=18 * scale)
-    small = ImageFont.load_default(size=10 * scale)
+    font, bold, small = _font(13 * scale), _font(18 * scale), _font(10 * scale)
     draw.rectangle([0, 0, WIDTH * scale - 1, height * scale - 1], outline='#222222', width=2 * scale)
     draw.rectangle([0, 0, WIDTH * scale, 44 * scale], fill='#1f3a5f')
     draw.text((16 * scale, 28 * scale), 'frugalbench frugality label', fill='white', font=bold, anchor='ls')

@@ -178,9 +178,9 @@ def test_answers_forged_by_the_models_own_code_are_checked_before_scoring(tiny_b
     """Code in the model process can replace what it answers; the parent's one reader checks every
     answer (size, shape, values) and fails the run rather than scoring anything malformed."""
     forgeries = {
-        'wrong size': "lambda *a: (2, 2, bytes(4))",
-        'out of range': "lambda m, p, image, n: (64, 64, bytes([200]) * 4096)",
-        'short payload': "lambda m, p, image, n: (64, 64, bytes(10))",
+        'wrong size': "lambda *a: (2, 2, bytes(4), None)",   # label_map: height, width, labels, confidence
+        'out of range': "lambda *a: (64, 64, bytes([200]) * 4096, None)",
+        'short payload': "lambda *a: (64, 64, bytes(10), None)",
     }
     expected = {'wrong size': 'the prediction is 2 x 2 pixels', 'out of range': 'class index 200',
                 'short payload': 'holds 10 bytes for 4096 pixels'}

@@ -48,10 +48,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. Given the arguments, only the named command's module is imported
+    (each module is named after its command), so a command starts without the others' imports."""
     parser = _Parser(prog='frugalbench', description='Evaluate and rank frugal segmentation models.')
     subparsers = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
-    for module_name in COMMAND_MODULES:
+    for module_name in _command_modules(argv):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -63,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def _command_modules(argv: Sequence[str] | None) -> tuple[str, ...]:
+    named = tuple(m for m in COMMAND_MODULES if argv and m.rsplit('.', 1)[1] == argv[0])
+    return named or COMMAND_MODULES
+
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))

@@ -23,7 +23,7 @@ from frugalbench.benchmarks import Benchmark, list_benchmarks
 from frugalbench.confinement import unreadable_entries
 from frugalbench.errors import ChildProcessError_, FrugalbenchError, OutputError, SubmissionError
 from frugalbench.frames import Frame
-from frugalbench.isolation import ChildResult, ChildSession, Confinement, Limits, run_child
+from frugalbench.isolation import ChildResult, ChildSession, Confinement, Limits, finish_child, start_child
 from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.submission import Submission
 
@@ -31,7 +31,7 @@ CONFIG_READ_TIMEOUT_S = 120.0  # reading a config takes seconds; a hang is stopp
 MAX_CONFIG_BYTES = 4 << 20
 MAX_IMAGE_BYTES = 64 << 20
 
-__all__ = ['ModelConfig', 'ModelProcess', 'read_config', 'start_model', 'read_answer', 'evaluation_pipeline',
+__all__ = ['ModelConfig', 'ModelProcess', 'read_config', 'start_config_reader', 'config_from', 'start_model', 'read_answer', 'evaluation_pipeline',
            'protected_folders', 'path_in_view', 'check_readable']
 
 
@@ -134,14 +134,25 @@ def path_in_view(path: Path, submission: Submission) -> str:
 def read_config(submission: Submission, work: Path, limits: Limits,
                 protected: tuple[Path, ...] | None = None) -> ModelConfig:
     """Execute the config in a throw-away, confined child and return it as data."""
+    return config_from(start_config_reader(submission, work, limits, protected))
+
+
+def start_config_reader(submission: Submission, work: Path, limits: Limits,
+                        protected: tuple[Path, ...] | None = None) -> ChildSession:
+    """Start ``read_config``'s child and return at once: the caller works on, then calls ``config_from``."""
     check_readable(submission)
-    result = run_child('frugalbench.model.config_reader',
+    return start_child('frugalbench.model.config_reader',
                        {'config': path_in_view(submission.config_path, submission)},
                        limits=replace(limits, timeout_s=min(limits.or_defaults().timeout_s, CONFIG_READ_TIMEOUT_S)),
                        log_path=work / 'config_reader.log', max_payload=MAX_CONFIG_BYTES,
                        confine=Confinement(submission.folder, protected if protected is not None
                                            else protected_folders()),
                        doing='reading the config')
+
+
+def config_from(reader: ChildSession) -> ModelConfig:
+    """The config a started reader sends, as data (the reader is closed whatever happens)."""
+    result = finish_child(reader)
     data = result.files.get('config.json')
     if data is None or result.last('done') is None:
         raise ChildProcessError_('the config reader ended without sending the config')

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -242,4 +243,7 @@ def _cuda_peak(device: str) -> int | None:
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # skip the interpreter's teardown of torch and MMSeg: the parent waits for our end
