@@ -64,12 +64,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
 def _command_modules(argv: Sequence[str] | None) -> tuple[str, ...]:
     named = tuple(m for m in COMMAND_MODULES if argv and m.rsplit('.', 1)[1] == argv[0])
     return named or COMMAND_MODULES
 
 
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
