@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
