@@ -6,6 +6,7 @@ and writes one run (``ok`` or ``failed`` with its reason) to DuckDB in one trans
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -37,8 +38,16 @@ from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.summary import MB, resource_summary
 from frugalbench.store.trainings import latest_training
 from frugalbench.store import connect, find_reusable_run, store_run_or_spool
-from frugalbench.submission import Submission, load_submission, read_manifest_loosely, read_training_record
+from frugalbench.store.spool import run_payload
+from frugalbench.submission import (
+    Submission,
+    is_cascade_folder,
+    load_submission,
+    read_manifest_loosely,
+    read_training_record,
+)
 from frugalbench.text import cap, cap_strings
+from frugalbench.zero_shot import zero_shot_accuracy
 
 if TYPE_CHECKING:   # torch and MMSeg load after the model process has started (it imports them too)
     from frugalbench.accuracy import AccuracyResult
@@ -61,12 +70,24 @@ class EvaluationOptions:
     measure: bool = True              # resource measurements (compute, latency, memory, energy, ...)
     protocol_path: Path | None = None  # measurement protocol file (default: the bundled one)
     keep_work: bool = False           # keep the run's work folder (logs) for debugging
+    confidence_bins: int = 0          # > 0: answers carry confidence histograms, stored (cascade members)
+    detached: Detached | None = None   # neither read nor write the database (see Detached)
+
+
+@dataclass(frozen=True)
+class Detached:
+    """An evaluation that never opens the database (``frugalbench serve``'s Ray tasks, on any node):
+    the caller looked up the checkpoint's harness training beforehand, and stores the run itself
+    from ``EvaluationOutcome.payload`` (a spool payload, ``frugalbench.store.spool.run_payload``)."""
+
+    training: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class EvaluationOutcome:
     document: dict[str, Any]
     reused: bool = False
+    payload: dict[str, Any] | None = None   # detached evaluations: what the caller stores
 
     @property
     def ok(self) -> bool:
@@ -97,6 +118,9 @@ def evaluate_submission(folder: Path, options: EvaluationOptions,
     clock = _Clock()
     folder = Path(folder)
     benchmark_name = options.benchmark
+    if is_cascade_folder(folder):  # issue 19: a cascade of submissions (frugalbench.cascades)
+        from frugalbench.cascades.evaluate import evaluate_cascade
+        return evaluate_cascade(folder, options, on_progress)
     try:
         submission = load_submission(folder)
         benchmark_name = benchmark_name or submission.manifest.benchmark
@@ -108,8 +132,7 @@ def evaluate_submission(folder: Path, options: EvaluationOptions,
         raise
     except FrugalbenchError as exc:
         document = _failed_document(run_id, folder, benchmark_name, options, str(exc), clock)
-        _store(options.db_path, document)
-        return EvaluationOutcome(document)
+        return EvaluationOutcome(document, payload=_record(options, document))
 
 
 def check_classes(submission: Submission, benchmark: Benchmark) -> None:
@@ -165,20 +188,23 @@ def _run_model(run_id: str, submission: Submission, benchmark: Benchmark, sample
             config = config_from(reader)
         since = clock.lap('config_read', since)
         protocol = load_protocol(options.protocol_path)
-        with connect(options.db_path) as connection:
-            training = latest_training(connection, None, checkpoint_sha)
+        with contextlib.nullcontext() if options.detached else connect(options.db_path) as connection:
+            training = options.detached.training if options.detached else latest_training(
+                connection, None, checkpoint_sha)
             key = run_key(submission.id, checkpoint_sha, config.sha256, benchmark.name, benchmark.definition_hash,
                           benchmark.protocol_version, fingerprint, options.device, options.split, len(samples),
                           protocol.source_hash if options.measure else 'no-measurements',
-                          training['training_id'] if training else 'not-trained-by-harness', limits.threads)
-            stored = None if options.force else find_reusable_run(connection, key)
+                          training['training_id'] if training else 'not-trained-by-harness', limits.threads,
+                          *([f'confidence-{options.confidence_bins}'] if options.confidence_bins else []))
+            stored = None if options.force or options.detached else find_reusable_run(connection, key)
         if stored is not None:
             return EvaluationOutcome({**stored, 'reused': True}, reused=True)
         model.load(submission, config, options.device)
         since = clock.lap('model_load', since)
         outcome = run_pass(model, samples, benchmark, protocol, PassSettings(
             measure=options.measure, device=options.device, threads=limits.threads, keep=OVERLAY_COUNT,
-            compute_trusted=not config.custom_code, untrusted_reason=_untrusted_reason(config)), on_progress)
+            compute_trusted=not config.custom_code, untrusted_reason=_untrusted_reason(config),
+            confidence_bins=options.confidence_bins), on_progress)
         child, done = model.finish()
         since = clock.lap('model_process', since)
     finally:
@@ -189,12 +215,21 @@ def _run_model(run_id: str, submission: Submission, benchmark: Benchmark, sample
     document = _ok_document(run_id, submission, benchmark, options, config, checkpoint_sha, key,
                             child, outcome, measurements, protocol)
     document['training'] = training_section(submission, training, checkpoint_sha)
+    if outcome.confidence is not None:
+        document['confidence'] = confidence_section(samples, outcome.confidence, options.confidence_bins)
     document['overlays'] = store_overlays(outcome.kept, samples[:OVERLAY_COUNT], benchmark,
                                           data_dir() / 'overlays' / run_id)
     document['timings'] = {**clock.timings, 'total': clock.total()}
-    _store(options.db_path, document, benchmark.classes, outcome.accuracy, measurements)
+    payload = _record(options, document, benchmark.classes, outcome.accuracy, measurements)
     document['timings']['bookkeeping'] = round(time.perf_counter() - since, 3)
-    return EvaluationOutcome(document)
+    return EvaluationOutcome(document, payload=payload)
+
+
+def confidence_section(samples: list[Sample], histograms: list[np.ndarray], bins: int) -> dict[str, Any]:
+    """Per-image confidence histograms (sample order, as the per-image areas) for cascade gates."""
+    return {'statistic': 'per-pixel max softmax probability (sigmoid for one channel), computed in the model process',
+            'bins': bins, 'range': [0.0, 1.0],
+            'images': [[s.name, h.tolist()] for s, h in zip(samples, histograms)]}
 
 
 def _untrusted_reason(config: ModelConfig) -> str | None:
@@ -315,7 +350,8 @@ def _record_summary(training: dict[str, Any]) -> dict[str, Any]:
         'labelled_pixels': budget.get('labelled_pixels'), 'seed': training.get('seed'),
         'iterations': training.get('iterations'), 'wall_seconds': totals.get('wall_seconds'),
         'cpu_seconds': totals.get('cpu_seconds'), 'energy_joules': totals.get('energy_joules'),
-        'energy_method': totals.get('energy_method'), 'energy_measured': totals.get('energy_measured')}
+        'energy_method': totals.get('energy_method'), 'energy_measured': totals.get('energy_measured'),
+        'zero_shot_split': (training.get('zero_shot') or {}).get('split')}
 
 
 def _common(run_id: str, options: EvaluationOptions, status: str, reason: str | None) -> dict[str, Any]:
@@ -341,7 +377,9 @@ def _ok_document(run_id: str, submission: Submission, benchmark: Benchmark, opti
         'manifest': manifest.model_dump(mode='json'),
         'accuracy': {**accuracy.to_dict(), 'miou_ci': [interval.low, interval.high],
                      'miou_ci_method': 'bootstrap over test images, 1000 resamples, 95 %, seed 0',
-                     'determinism': outcome.determinism},
+                     'determinism': outcome.determinism,
+                     'zero_shot': zero_shot_accuracy(benchmark, np.sum([a.intersect for a in accuracy.images], axis=0),
+                                                     np.sum([a.union for a in accuracy.images], axis=0))},
         **resource_summary(measurements, untrusted_reason=_untrusted_reason(config)),
         'measurements': measurements,
         'measurement_protocol': {'protocol_version': protocol.version, 'protocol_sha256': protocol.source_hash,
@@ -377,6 +415,19 @@ def _failed_document(run_id: str, folder: Path, benchmark_name: str | None, opti
 
 
 FAILED_LABEL_CHARS = 200  # the manifest's name limit
+
+
+def _record(options: EvaluationOptions, document: dict[str, Any], class_names: list[str] | None = None,
+            accuracy: AccuracyResult | None = None,
+            measurements: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """Store the run (None), or, detached, return what the caller stores (strings capped alike)."""
+    if options.detached is None:
+        _store(options.db_path, document, class_names, accuracy, measurements)
+        return None
+    capped = cap_strings(document)
+    document.clear()
+    document.update(capped)
+    return run_payload(document, class_names or [], accuracy.images if accuracy else [], measurements or [])
 
 
 def _store(db_path: Path, document: dict[str, Any], class_names: list[str] | None = None,

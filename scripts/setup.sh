@@ -14,7 +14,7 @@ FINGERPRINT="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-check_imports() { "$PY" -c "import mmseg, mmcv.ops, mmengine, duckdb, streamlit, frugalbench" 2>/dev/null; }
+check_imports() { "$PY" -c "import mmseg, mmcv.ops, mmengine, duckdb, streamlit, ray, frugalbench" 2>/dev/null; }
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$FINGERPRINT" ] && check_imports; then
     say "already set up ($VENV); nothing to do"
@@ -61,7 +61,7 @@ if ! "$PY" -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '2.1.0')
     "$PY" -m pip install --quiet --no-deps "$(mmcv_wheel)" 2>&1 | grep -v "is ignored" || true
 fi
 
-say "installing mmengine, mmsegmentation, duckdb, streamlit, codecarbon, ... and frugalbench (1-2 minutes)"
+say "installing mmengine, mmsegmentation, duckdb, streamlit, ray, codecarbon, ... and frugalbench (1-2 minutes)"
 "$PY" -m pip install --quiet -e ".[test]" ftfy regex 2>&1 | grep -v "is ignored" || true
 
 say "checking imports"

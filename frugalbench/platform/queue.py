@@ -182,3 +182,12 @@ def requeue(db_path: Path, identifiers: list[str], reason: str, retry_seconds: f
             connection.execute("UPDATE submission_queue SET state = 'queued', node = NULL, started_at = NULL, "
                                "updated_at = ?, reason = ? WHERE entry_id = ? AND state = 'running'",
                                [now, cap(reason), identifier])
+
+
+def record_start(db_path: Path, identifier: str, node: str, retried: bool, reason: str | None = None) -> None:
+    """A running entry's task started on ``node``; a retried start (its node was lost) is one more attempt."""
+    now = _now()
+    with connect(db_path) as connection:
+        connection.execute('UPDATE submission_queue SET node = ?, attempts = attempts + ?, updated_at = ?, '
+                           "reason = coalesce(?, reason) WHERE entry_id = ? AND state = 'running'",
+                           [node, 1 if retried else 0, now, cap(reason) if reason else None, identifier])
