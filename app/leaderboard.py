@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from frugalbench import app_data as data
+from frugalbench.app_data.cascades import cascades_tab
 from frugalbench import labels
 from frugalbench.platform.pages import platform_tabs, queue_view, submit_page
 from frugalbench.scores import RESOURCES, Interval, crossover_w, get_resource
@@ -439,6 +440,8 @@ def show(db: Path) -> None:
         read_only_note(db) if is_snapshot(db) else submit_page(db)
     with tabs[6]:
         read_only_note(db) if is_snapshot(db) else queue_view(db)
+    with tabs[7]:
+        cascades_tab(db, view['benchmark'], view['runs'])  # issue 19
 
 
 main()

@@ -63,9 +63,12 @@ def record_from_document(document: dict[str, Any]) -> RunRecord:
 
 
 def latest_documents(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the newest run per idempotency key (failed runs have none and are kept)."""
+    """Keep the newest run per idempotency key (failed runs have none and are kept); runs on another
+    split than test (a cascade member's val run) are never ranked."""
     newest: dict[str, dict[str, Any]] = {}
     for document in documents:  # oldest first
+        if (document.get('split') or 'test') != 'test':
+            continue
         newest[document.get('run_key') or document['run_id']] = document
     return list(newest.values())
 

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from frugalbench.errors import SubmissionError
 
@@ -291,6 +298,92 @@ def _describe(exc: ValidationError) -> str:
         hint = FIELD_HINTS.get(top)
         problems.append(f'{problem}; expected {hint}' if hint and error['type'] != 'extra_forbidden' else problem)
     return '; '.join(problems)
+
+
+# Cascades (issue 19, docs/cascades.md): a manifest naming other submissions; it ships no weights.
+GateStatistic = Literal['mean_max_prob', 'fraction_below']
+CascadeResource = Literal['latency_ms', 'macs', 'energy_joules_per_image']
+
+
+class CascadeGate(BaseModel):
+    """An image-level statistic of a member's softmax output, computed by the harness from its
+    confidence histogram: ``mean_max_prob`` (escalate when under the threshold) or
+    ``fraction_below`` (the fraction of pixels whose max probability is under ``level``; escalate
+    when over the threshold)."""
+
+    model_config = ConfigDict(extra='forbid', frozen=True)
+    statistic: GateStatistic
+    level: float = Field(default=0.5, gt=0.0, le=1.0)
+
+
+class CascadeBudget(BaseModel):
+    model_config = ConfigDict(extra='forbid', frozen=True)
+    resource: CascadeResource
+    value: float = Field(gt=0)
+
+
+class CascadePolicy(BaseModel):
+    """Either a budget (thresholds fitted on val) or explicit thresholds, one per gate."""
+
+    model_config = ConfigDict(extra='forbid', frozen=True)
+    budget: CascadeBudget | None = None
+    thresholds: list[float] | None = None
+
+    @model_validator(mode='after')
+    def _one_of(self) -> CascadePolicy:
+        if (self.budget is None) == (self.thresholds is None):
+            raise ValueError('give exactly one of `budget: {resource, value}` or `thresholds: [...]`')
+        return self
+
+
+class CascadeManifest(BaseModel):
+    """The schema of a cascade's ``submission.yaml`` (``technique: cascade``)."""
+
+    model_config = ConfigDict(extra='forbid', frozen=True)
+    name: str = Field(min_length=1, max_length=200)
+    authors: list[str] = Field(min_length=1)
+    description: str = Field(max_length=5000)
+    technique: Literal['cascade']
+    benchmark: str = Field(min_length=1)
+    members: list[str] = Field(min_length=2, max_length=4)
+    gate: CascadeGate
+    policy: CascadePolicy
+
+    @field_validator('members')
+    @classmethod
+    def _member_ids(cls, value: list[str]) -> list[str]:
+        for member in value:
+            if not member or '/' in member or member in ('.', '..') or member.startswith('.'):
+                raise ValueError(f'{member!r} is not a submission id (a folder name beside the cascade)')
+        if len(set(value)) != len(value):
+            raise ValueError('a member is named twice')
+        return value
+
+    @model_validator(mode='after')
+    def _threshold_count(self) -> CascadeManifest:
+        thresholds = self.policy.thresholds
+        if thresholds is not None and len(thresholds) != len(self.members) - 1:
+            raise ValueError(f'policy.thresholds: {len(self.members) - 1} values expected (one per member but '
+                             f'the last), got {len(thresholds)}')
+        return self
+
+
+def is_cascade_folder(folder: Path) -> bool:
+    """Whether the folder's manifest (read safely) says ``technique: cascade``."""
+    return read_manifest_loosely(Path(folder)).get('technique') == 'cascade'
+
+
+def load_cascade_manifest(folder: Path) -> CascadeManifest:
+    """A cascade folder's manifest, validated, or SubmissionError naming the field and the fix."""
+    path = Path(folder) / MANIFEST_NAME
+    raw = _parse_manifest(path)
+    if not isinstance(raw, dict):
+        raise SubmissionError(f'{path} must be a mapping of keys ({", ".join(CascadeManifest.model_fields)})')
+    try:
+        return CascadeManifest(**raw)
+    except ValidationError as exc:
+        problems = ['.'.join(str(p) for p in e['loc']) + ': ' + e['msg'] for e in exc.errors()]
+        raise SubmissionError(f'{path}: {"; ".join(problems)} (docs/cascades.md shows a cascade manifest)') from None
 
 
 def _inside(folder: Path, relative: str, field: str) -> Path:

@@ -206,7 +206,7 @@ def _runs_sql(trust_columns: str = TRUST_COLUMNS) -> str:
     document is parsed here but one per hardware fingerprint (for its label)."""
     return f"""
 WITH selected AS (
-    SELECT * EXCLUDE (document) FROM runs WHERE benchmark = ?
+    SELECT * EXCLUDE (document) FROM runs WHERE benchmark = ? AND coalesce(split, 'test') = 'test'  -- val runs: cascades
 ), machines AS (
     SELECT hardware_fingerprint,
            coalesce(hw[1], 'unknown CPU') || coalesce(' x' || hw[2], '') || coalesce(' + ' || hw[3], '')

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     'frugalbench.cli.submit',
     'frugalbench.cli.queue',
     'frugalbench.cli.serve',
+    'frugalbench.cli.cascade',
     'frugalbench.cli.label',
 )
 

@@ -47,6 +47,7 @@ class PassOutcome:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     determinism: dict[str, Any] = field(default_factory=dict)
+    confidence: list[np.ndarray] | None = None     # per image, in sample order (PassSettings.confidence_bins)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class PassSettings:
     keep: int                                      # answers kept for overlays (the first test images)
     compute_trusted: bool                          # no submission code runs in the model process
     untrusted_reason: str | None = None
+    confidence_bins: int = 0                       # > 0: each answer carries a confidence histogram (cascades)
 
 
 class _Stopwatch:
@@ -95,7 +97,8 @@ def _run_pass(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, 
         meter.start()
     before = _snapshot(cpu_seconds)
     keep = max(settings.keep, protocol.queries.determinism_images)
-    queries = watch.run('queries', lambda: _query_all(model, samples, benchmark, keep, on_progress))
+    queries = watch.run('queries', lambda: _query_all(model, samples, benchmark, keep, on_progress,
+                                                      settings.confidence_bins))
     after = _snapshot(cpu_seconds)
     images = len(samples)
     if meter is not None:
@@ -111,7 +114,7 @@ def _run_pass(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, 
     accuracy = summarize(queries.areas, benchmark.classes)
     kept = {i: a for i, a in queries.kept.items() if i < settings.keep}
     return PassOutcome(accuracy=accuracy, kept=kept, measurements=[m.to_dict() for m in items],
-                       timings=watch.timings, determinism=determinism)
+                       timings=watch.timings, determinism=determinism, confidence=queries.confidence)
 
 
 @dataclass
@@ -120,19 +123,22 @@ class _Queries:
     seconds: list[float]      # per query, in the order sent
     kept: dict[int, np.ndarray]
     pass_seconds: float
+    confidence: list[np.ndarray] | None = None
 
 
 def _query_all(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, keep: int,
-               on_progress: ProgressCallback | None) -> _Queries:
+               on_progress: ProgressCallback | None, confidence_bins: int = 0) -> _Queries:
     order = list(range(len(samples)))
     secrets.SystemRandom().shuffle(order)
     areas: list[ImageAreas | None] = [None] * len(samples)
+    confidence: list[np.ndarray | None] = [None] * len(samples)
     seconds, kept = [], {}
     started = time.perf_counter()
     for done, index in enumerate(order, start=1):
         sample = samples[index]
         label = benchmark.read_label(sample)
-        prediction, took = model.answer(sample.image.read_bytes(), label.shape)
+        prediction, confidence[index], took = model.answer_with_confidence(sample.image.read_bytes(), label.shape,
+                                                                           confidence_bins)
         seconds.append(took)
         areas[index] = image_areas(prediction, label, benchmark.num_classes, benchmark.ignore_index, sample.name)
         if index < keep:
@@ -140,7 +146,8 @@ def _query_all(model: ModelProcess, samples: list[Sample], benchmark: Benchmark,
         if on_progress is not None:
             on_progress('predict', done, len(samples))
     return _Queries(areas=[a for a in areas if a is not None], seconds=seconds, kept=kept,
-                    pass_seconds=time.perf_counter() - started)
+                    pass_seconds=time.perf_counter() - started,
+                    confidence=[c for c in confidence if c is not None] if confidence_bins else None)
 
 
 def _extend_window(model: ModelProcess, samples: list[Sample], benchmark: Benchmark, protocol: Protocol,

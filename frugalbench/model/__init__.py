@@ -31,7 +31,8 @@ CONFIG_READ_TIMEOUT_S = 120.0  # reading a config takes seconds; a hang is stopp
 MAX_CONFIG_BYTES = 4 << 20
 MAX_IMAGE_BYTES = 64 << 20
 
-__all__ = ['ModelConfig', 'ModelProcess', 'read_config', 'start_config_reader', 'config_from', 'start_model', 'read_answer', 'evaluation_pipeline',
+__all__ = ['ModelConfig', 'ModelProcess', 'read_config', 'start_config_reader', 'config_from', 'start_model', 'read_answer', 'read_confidence',
+           'evaluation_pipeline',
            'protected_folders', 'path_in_view', 'check_readable']
 
 
@@ -184,6 +185,22 @@ def read_answer(frame: Frame, query_id: int, shape: tuple[int, int], num_classes
     return labels
 
 
+def read_confidence(frame: Frame, shape: tuple[int, int], bins: int) -> np.ndarray:
+    """The confidence histogram of an answer (``query`` with ``confidence_bins``): ``bins`` non-negative
+    integer pixel counts that sum to the label map's pixels, or OutputError naming what is wrong."""
+    counts = frame.get('confidence')
+    if not isinstance(counts, list) or len(counts) != bins:
+        size = len(counts) if isinstance(counts, list) else type(counts).__name__
+        raise OutputError(f'the model answered without a confidence histogram of {bins} bins (got {str(size)[:20]}); '
+                          'the gate of a cascade needs one per answer')
+    if not all(type(c) is int and c >= 0 for c in counts):
+        raise OutputError('the confidence histogram holds values that are not non-negative integers (refused)')
+    if sum(counts) != shape[0] * shape[1]:
+        raise OutputError(f'the confidence histogram counts {sum(counts)} pixels for a {shape[0]} x {shape[1]} '
+                          'label map (refused)')
+    return np.array(counts, dtype=np.int64)
+
+
 class ModelProcess:
     """The parent's handle on a running model worker: load it, query it, count it, close it."""
 
@@ -212,13 +229,21 @@ class ModelProcess:
 
     def answer(self, image: bytes, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
         """The model's label map for one encoded image, and the seconds it took on the parent's clock."""
+        labels, _, seconds = self.answer_with_confidence(image, shape, 0)
+        return labels, seconds
+
+    def answer_with_confidence(self, image: bytes, shape: tuple[int, int],
+                               bins: int) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """``answer``, plus (``bins`` > 0) the answer's validated confidence histogram (``read_confidence``)."""
         query_id = self._next_id
         self._next_id += 1
+        extra = {'confidence_bins': bins} if bins else {}
         started = time.perf_counter()
-        self.session.send('query', image, id=query_id)
+        self.session.send('query', image, id=query_id, **extra)
         frame = self.session.expect('answer')
         seconds = time.perf_counter() - started
-        return read_answer(frame, query_id, shape, self.benchmark.num_classes, self.benchmark.ignore_index), seconds
+        labels = read_answer(frame, query_id, shape, self.benchmark.num_classes, self.benchmark.ignore_index)
+        return labels, (read_confidence(frame, shape, bins) if bins else None), seconds
 
     def count(self, image: bytes) -> list[dict[str, Any]]:
         """Compute counts (MACs, FLOPs) the model process took of its own model, at this image's size."""

@@ -9,6 +9,7 @@ It builds the model, loads the weights (weights-only), sends ``ready`` and then 
 a time, until ``bye``:
 
     query   {id} + encoded image bytes      ->  answer {id, height, width} + uint8 label map
+            (+ confidence_bins: N)          ->  ... + confidence: N pixel counts of the max softmax probability
     count   {} + encoded image bytes        ->  counted {items: [compute measurements]}
     repeat  {times, threads} + image bytes  ->  repeated {}     (forwards only: for counters outside)
     bye     {}                              ->  done {cuda_peak_allocated_bytes}
@@ -163,8 +164,10 @@ def answer_queries(model: Any, pipeline: Any, request: dict[str, Any]) -> None:
     while True:
         frame = receive()
         if frame.kind == 'query':
-            height, width, labels = label_map(model, pipeline, frame.payload, num_classes)
-            send('answer', labels, id=frame.get('id'), height=height, width=width)
+            bins = int(frame.get('confidence_bins') or 0)
+            height, width, labels, histogram = label_map(model, pipeline, frame.payload, num_classes, bins)
+            extra = {'confidence': histogram} if bins else {}
+            send('answer', labels, id=frame.get('id'), height=height, width=width, **extra)
         elif frame.kind == 'count':
             emit('counted', items=count(model, pipeline, frame.payload))
         elif frame.kind == 'repeat':
@@ -186,7 +189,10 @@ def decode(pipeline: Any, image: bytes) -> dict[str, Any]:
     return pipeline(dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2], img_path=''))
 
 
-def label_map(model: Any, pipeline: Any, image: bytes, num_classes: int) -> tuple[int, int, bytes]:
+def label_map(model: Any, pipeline: Any, image: bytes, num_classes: int,
+              confidence_bins: int = 0) -> tuple[int, int, bytes, list[int] | None]:
+    """The label map of one image; with ``confidence_bins``, also the histogram of its per-pixel
+    max softmax probability (``confidence_histogram``), for a cascade's gate in the harness."""
     import numpy as np
     import torch
     data = decode(pipeline, image)
@@ -195,7 +201,28 @@ def label_map(model: Any, pipeline: Any, image: bytes, num_classes: int) -> tupl
         sample = model.test_step(batch)[0]
     check_logits(sample.seg_logits.data, num_classes)
     prediction = np.ascontiguousarray(sample.pred_sem_seg.data[0].to('cpu').numpy().astype(np.uint8))
-    return int(prediction.shape[0]), int(prediction.shape[1]), prediction.tobytes()
+    histogram = confidence_histogram(sample.seg_logits.data, confidence_bins) if confidence_bins else None
+    return int(prediction.shape[0]), int(prediction.shape[1]), prediction.tobytes(), histogram
+
+
+MAX_CONFIDENCE_BINS = 1000
+
+
+def confidence_histogram(logits: Any, bins: int) -> list[int]:
+    """Pixel counts of the max softmax probability (sigmoid for one channel) in ``bins`` equal bins over
+    [0, 1] (the last bin holds 1.0): one integer list per answer, summing to the label map's pixels."""
+    import torch
+    if not 1 <= bins <= MAX_CONFIDENCE_BINS:
+        raise WorkerFailure(f'confidence_bins must be 1-{MAX_CONFIDENCE_BINS}, got {bins}')
+    with torch.no_grad():
+        logits = logits.float()
+        if logits.shape[0] == 1:
+            p = torch.sigmoid(logits[0])
+            top = torch.maximum(p, 1 - p)
+        else:
+            top = torch.softmax(logits, dim=0).max(dim=0).values
+        index = (top.clamp(0, 1) * bins).long().clamp(max=bins - 1)
+        return torch.bincount(index.flatten(), minlength=bins).tolist()
 
 
 def preprocessed(model: Any, pipeline: Any, image: bytes) -> Any:
