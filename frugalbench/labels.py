@@ -171,7 +171,7 @@ def _score(document: dict[str, Any], setup: Any) -> Score:
     reference = setup.references.get(resource.name)
     if reference is None:
         return Score(resource.name, resource.unit, setup.default_w, None, None,
-                     'the benchmark file states no reference value for it')
+                     setup.note or 'the benchmark file states no reference value for it')
     value, reason = ranked_value(record_from_document(document), resource)
     if value is None:
         return Score(resource.name, resource.unit, setup.default_w, reference, None, reason)

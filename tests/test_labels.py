@@ -187,3 +187,22 @@ def test_ambiguous_run_prefix_is_a_usage_error(isolated: Path) -> None:
     assert app_data.resolve_run_id(db, 'abc2') == 'abc2' and app_data.resolve_run_id(db, 'zzz') is None
     with pytest.raises(labels.LabelError, match='no run'):
         labels.label_for_run(db, 'zzz')
+
+
+def test_a_label_is_scored_at_the_default_view_of_the_benchmark_file(isolated: Path) -> None:
+    from frugalbench.store import connect, save_run
+    folder = isolated / 'data' / 'benchmarks'
+    folder.mkdir(parents=True)
+    street = {'name': 'street', 'protocol_version': 1, 'root': 'street', 'splits': {'test': 'test'},
+              'classes': ['road', 'car'], 'references': {'params': 1.0e6, 'macs': 1.0e9},
+              'default_resource': 'macs', 'default_w': 0.3}
+    (folder / 'street.yaml').write_text(yaml.safe_dump(street))
+    db = isolated / 'data' / 'results.duckdb'
+    with connect(db) as connection:
+        save_run(connection, document(run_id='r9'))
+    score = labels.label_for_run(db, 'r9').score
+    assert (score.resource, score.w, score.reference) == ('macs', 0.3, 1.0e9)
+    assert score.value == pytest.approx(0.61234 - 0.3 / (1 + 1 / 0.9))
+    (folder / 'street.yaml').write_text(yaml.safe_dump({**street, 'default_w': -1}))
+    score = labels.label_for_run(db, 'r9').score  # a bad default: the file is not readable as a setup
+    assert score.value is None and 'default_w' in score.note and 'not readable' in score.note

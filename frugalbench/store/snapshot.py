@@ -279,26 +279,26 @@ _LOCK = threading.Lock()
 
 
 def _opened(folder: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
+    """A new cursor on the verified views of ``folder``, and its manifest (verified again first
+    when a file's size or modification time changed since)."""
     folder = Path(folder).resolve()
     with _LOCK:
         signature = _signature(folder)
         known = _OPEN.get(folder)
-        if known is not None and known[0] == signature:
-            return known[1], known[2]
-        if known is not None:
-            _OPEN.pop(folder)
-            known[1].close()
-        connection, manifest = _open_verified(folder)
-        _OPEN[folder] = (signature, connection, manifest)
-        return connection, manifest
+        if known is None or known[0] != signature:
+            if known is not None:
+                _OPEN.pop(folder)
+                known[1].close()
+            connection, manifest = _open_verified(folder)
+            known = _OPEN[folder] = (signature, connection, manifest)
+        return known[1].cursor(), known[2]  # a cursor per caller: DuckDB's way to share a database across threads
 
 
 @contextlib.contextmanager
 def snapshot_cursor(folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor on the verified views of the snapshot in ``folder`` (tables ``TABLES``), closed
     after use. SnapshotError when the folder is no snapshot or fails verification."""
-    connection, _ = _opened(folder)
-    cursor = connection.cursor()
+    cursor, _ = _opened(folder)
     try:
         yield cursor
     finally:
@@ -307,4 +307,6 @@ def snapshot_cursor(folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def snapshot_manifest(folder: Path) -> dict[str, Any]:
     """The verified manifest of the snapshot in ``folder`` (SnapshotError if it fails verification)."""
-    return _opened(folder)[1]
+    cursor, manifest = _opened(folder)
+    cursor.close()
+    return manifest

@@ -37,3 +37,10 @@ def test_options_and_defaults() -> None:
 def test_an_impossible_port_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(['leaderboard', '--port', port, '--no-browser']) == 2
     assert f'--port must be between 1 and 65535, got {port}' in capsys.readouterr().err
+
+
+def test_a_snapshot_is_served_with_snapshot_and_not_with_a_database(capsys: pytest.CaptureFixture[str]) -> None:
+    command = streamlit_command(Path('/data/results.duckdb'), 8765, snapshot=Path('/srv/public'))
+    assert command[command.index('--'):] == ['--', '--snapshot', '/srv/public']
+    assert main(['leaderboard', '--db', 'x.duckdb', '--snapshot', 'public', '--no-browser']) == 2
+    assert 'give --db or --snapshot, not both' in capsys.readouterr().err
