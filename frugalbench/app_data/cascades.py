@@ -25,7 +25,7 @@ def curves(db_path: Path, benchmark: str) -> list[dict[str, Any]]:
 def curve_frames(curve: dict[str, Any], runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """``cascade`` (feasible points: cost, mIoU, escalation rate), ``singles`` (the benchmark's other
     ok single-model runs on that resource, untrusted compute counts left out), ``front`` (their
-    Pareto front), ``oracle`` (one point)."""
+    Pareto front), ``members`` (each member alone, from the curve), ``oracle`` (one point)."""
     resource = curve['resource']
     points = [{'label': f'budget {p["budget"]:.4g}', 'budget': p['budget'], 'cost': p['test']['cost'],
                'miou': p['test']['miou'], 'escalation_rate': p['test']['escalation_rate'],
@@ -42,14 +42,20 @@ def curve_frames(curve: dict[str, Any], runs: pd.DataFrame) -> dict[str, pd.Data
     front = singles[flags].sort_values('cost').assign(kind='Pareto front (single models)')
     oracle = pd.DataFrame([{'label': 'oracle (per-image best member)', 'cost': curve['oracle']['cost'],
                             'miou': curve['oracle']['miou'], 'kind': 'oracle'}])
-    return {'cascade': cascade, 'singles': singles, 'front': front, 'oracle': oracle}
+    members = pd.DataFrame([{'label': m['submission'], 'cost': m['cost'], 'miou': m['test_miou'],
+                             'kind': 'cascade member (alone)'} for m in curve['members']])
+    return {'cascade': cascade, 'singles': singles, 'front': front, 'oracle': oracle, 'members': members}
 
 
 def headline_text(curve: dict[str, Any]) -> str:
     head, unit = curve['headline'], UNITS.get(curve['resource'], '')
     saving = head['cost_saving_at_best_accuracy']
-    saved = (f'{saving:.1%} of its {curve["resource"]} saved at its mIoU' if saving is not None
-             else 'no fitted policy reaches its mIoU')
+    if saving is None:
+        saved = 'no fitted policy reaches its mIoU'
+    elif saving >= 0:
+        saved = f'{saving:.1%} of its {curve["resource"]} saved at its mIoU'
+    else:
+        saved = f'reaching its mIoU costs {-saving:.1%} more {curve["resource"]} than it'
     return (f'Against the best single member {head["best_single"]} (test mIoU {head["best_single_miou"]:.4f} at '
             f'{head["best_single_cost"]:.4g} {unit}): {saved}; {head["miou_gain_at_best_cost"]:+.4f} mIoU at its '
             f'cost (escalation rate {head["escalation_rate_at_best_cost"]:.2f}).')
@@ -77,6 +83,7 @@ def cascades_tab(db_path: Path, benchmark: str, runs: pd.DataFrame) -> None:
             alt.Chart(frames['front']).mark_line(strokeDash=[4, 3]).encode(x=x, y=y, color='kind:N'),
             alt.Chart(frames['cascade']).mark_line(point=True).encode(
                 x=x, y=y, color='kind:N', tooltip=[*tip, alt.Tooltip('escalation_rate:Q', format='.2f')]),
+            alt.Chart(frames['members']).mark_square(size=90).encode(x=x, y=y, color='kind:N', tooltip=tip),
             alt.Chart(frames['oracle']).mark_point(shape='diamond', size=120, filled=True).encode(
                 x=x, y=y, color='kind:N', tooltip=tip),
         ]

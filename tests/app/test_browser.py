@@ -55,9 +55,33 @@ def browser_db(isolated: Path, tiny_benchmark: str, make_submission, quick_proto
               Run('t3points00', 'points_tiny', 'Points-supervised tiny', benchmark='tiny', classes=classes,
                   quality=0.3, train_images=4, annotation='points', minutes=3)]
     kit.store_runs(db, stored)
+    _store_cascade_curve(db)
     expected = [(outcome.document['manifest']['name'], outcome.document['accuracy']['miou'])]
     expected += [(run.name, run.document()['accuracy']['miou']) for run in stored]
     return db, expected
+
+
+def _store_cascade_curve(db: Path) -> None:
+    """A cascade curve (issue 19) fitted by frugalbench.cascades on a small synthetic val/test pair
+    of members (the members' evaluation is tested in tests/cascades), stored for the Cascades tab."""
+    import numpy as np
+
+    from frugalbench.cascades.evaluate import curve_document
+    from frugalbench.cascades.policy import SplitData
+    from frugalbench.cascades.store import save_curve
+    rng = np.random.default_rng(0)
+
+    def split(name: str) -> SplitData:
+        union = rng.integers(50, 100, (2, 8, 3)).astype(float)
+        better = np.array([0.5, 0.8])[:, None, None]
+        return SplitData(tuple(f'{name}{i}' for i in range(8)), union * better * rng.uniform(0.6, 1.0, union.shape),
+                         union, rng.uniform(0.5, 1.0, (2, 8)))
+    singles = [{'submission': 'tiny_cheap', 'test_miou': 0.4}, {'submission': 'tiny_costly', 'test_miou': 0.7}]
+    val, test = split('val'), split('test')
+    for single, member in zip(singles, range(2)):
+        single['test_miou'] = float(np.nanmean(test.intersect[member].sum(0) / test.union[member].sum(0)))
+    save_curve(db, curve_document('tiny_cascade', 'tiny', 'macs', {'statistic': 'mean_max_prob', 'level': 0.5},
+                                  singles, [2.0e8, 1.8e9], val, test, [5.0e8, 1.0e9, 2.0e9]))
 
 
 @pytest.fixture
@@ -86,5 +110,15 @@ def test_leaderboard_shows_stored_runs_in_chromium(server: str, browser_db: tupl
         assert not missing, f'not shown in the table after 90 s: {missing}'
         # submission text is shown as text: the <i> of 'CGNet <i>tiny</i> **v2**' is not an element
         assert not driver.find_elements(By.XPATH, "//i[normalize-space()='tiny']")
+        # the Cascades tab: the stored curve, its headline numbers and its table (issue 19)
+        tab = [t for t in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]') if t.text.strip() == 'Cascades']
+        tab[-1].click()
+        browser.wait_until(lambda: 'Against the best single member' in driver.page_source
+                           and 'tiny_costly' in driver.page_source, 'the cascade headline',
+                           on_timeout=lambda: browser.screenshot(driver, 'leaderboard-cascades.png'))
+        browser.wait_until(lambda: any(c.startswith('budget ') for c in browser.grid_cells(driver)),
+                           'the cascade curve table')
+        assert driver.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"], .vega-embed')
+        browser.screenshot(driver, 'leaderboard-cascades.png')
     finally:
         driver.quit()
