@@ -99,6 +99,13 @@ def resolve_members(folder: Path, manifest: CascadeManifest, benchmark: Benchmar
     return members
 
 
+def check_cascade(folder: Path) -> CascadeManifest:
+    """A cascade folder's manifest, its benchmark and its members, checked without running anything."""
+    manifest = load_cascade_manifest(folder)
+    resolve_members(folder, manifest, load_benchmark(manifest.benchmark))
+    return manifest
+
+
 def member_runs(members: list[Submission], options: EvaluationOptions,
                 on_progress: ProgressCallback | None = None) -> Members:
     """Evaluate or reuse each member on test (measured) and val (accuracy and confidence only: its

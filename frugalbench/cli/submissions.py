@@ -10,7 +10,7 @@ from frugalbench.cli.common import plain as escape  # markup, control and bidi c
 from frugalbench.benchmarks import load_benchmark
 from frugalbench.cli.common import print_json
 from frugalbench.errors import FrugalbenchError
-from frugalbench.submission import load_submission
+from frugalbench.submission import is_cascade_folder, load_submission
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +26,10 @@ def validate_folder(folder: Path) -> str | None:
     """None when the folder is a valid submission, else the one-line problem."""
     from frugalbench.evaluation import check_classes  # imports torch: only when validating
     try:
+        if is_cascade_folder(folder):  # issue 19: a manifest naming member submissions
+            from frugalbench.cascades.evaluate import check_cascade
+            check_cascade(folder)
+            return None
         submission = load_submission(folder)
         check_classes(submission, load_benchmark(submission.manifest.benchmark))
     except FrugalbenchError as exc:

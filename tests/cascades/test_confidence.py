@@ -36,3 +36,18 @@ def test_parent_refuses_a_malformed_histogram(counts: object, problem: str) -> N
 def test_parent_reads_a_valid_histogram() -> None:
     frame = Frame('answer', {'confidence': [0] * 9 + [6]}, bytes(6))
     assert read_confidence(frame, (2, 3), 10).tolist() == [0] * 9 + [6]
+
+
+def test_bundled_cascades_are_valid() -> None:
+    """Every bundled cascade manifest validates, and its members are bundled submissions of its benchmark."""
+    from pathlib import Path
+
+    from frugalbench.cli.submissions import validate_folder
+    from frugalbench.submission import is_cascade_folder, load_cascade_manifest
+    root = Path(__file__).resolve().parents[2] / 'submissions'
+    cascades = [p for p in sorted(root.iterdir()) if (p / 'submission.yaml').is_file() and is_cascade_folder(p)]
+    assert cascades, 'the repository bundles a cascade'
+    for folder in cascades:
+        manifest = load_cascade_manifest(folder)
+        assert all((root / member / 'submission.yaml').is_file() for member in manifest.members)
+        assert validate_folder(folder) is None
