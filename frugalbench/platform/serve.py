@@ -346,6 +346,7 @@ class Server:
 
     def _table(self) -> Any:
         from rich.table import Table
+        from rich.text import Text
         counts = ' · '.join(f'{state} {self.counts.get(state, 0)}' for state in queue.STATES)
         table = Table(title=f'frugalbench serve: {len(self.tasks)}/{self.slots} slots busy',
                       caption=f'queue: {counts}')
@@ -353,8 +354,9 @@ class Server:
             table.add_column(column, overflow='fold')
         for task in self.tasks.values():
             resources = f'{task.spec.threads} CPU' + (' + measurement slot' if task.spec.measure else '')
-            table.add_row(task.entry['id'], visible(task.entry.get('name')), str(max(task.starts, 1)),
-                          task.node or 'waiting for a node', resources, f'{time.monotonic() - task.submitted:.0f}')
+            cells = (task.entry['id'], visible(task.entry.get('name')), str(max(task.starts, 1)),
+                     task.node or 'waiting for a node', resources, f'{time.monotonic() - task.submitted:.0f}')
+            table.add_row(*(Text(cell) for cell in cells))   # text, never rich markup
         return table
 
 
