@@ -206,7 +206,9 @@ def test_submission_page_shows_text_plainly_with_measurements_and_lineage(leader
 
 def test_export_buttons_and_charts_are_offered(leaderboard_db: Path) -> None:
     at = start()
-    assert [b.label for b in at.download_button] == ['Download CSV', 'Download Parquet']
+    assert [b.label for b in at.tabs[0].download_button] == ['Download CSV', 'Download Parquet']
+    assert [b.label for b in at.tabs[4].download_button] == [  # the run's frugality label (issue 22)
+        'Download label (SVG)', 'Download label (PNG)', 'Download badge (SVG)']
     charts = [len(at.tabs[k].get('vega_lite_chart')) for k in range(1, 5)]
     assert charts == [1, 1, 2, 1]  # Pareto; frugality curves; two budget curves; per-class IoU
 
