@@ -21,6 +21,7 @@ import streamlit as st
 
 from frugalbench import app_data as data
 from frugalbench.app_data.cascades import cascades_tab
+from frugalbench.app_data.zero_shot import zero_shot_tab
 from frugalbench import labels
 from frugalbench.platform.pages import platform_tabs, queue_view, submit_page
 from frugalbench.scores import RESOURCES, Interval, crossover_w, get_resource
@@ -442,6 +443,8 @@ def show(db: Path) -> None:
         read_only_note(db) if is_snapshot(db) else queue_view(db)
     with tabs[7]:
         cascades_tab(db, view['benchmark'], view['runs'])  # issue 19
+    with tabs[8]:
+        zero_shot_tab(db, view['benchmark'])  # issue 20
 
 
 main()

@@ -59,7 +59,9 @@ def record_from_document(document: dict[str, Any]) -> RunRecord:
         resources=resources, technique=str(get_path(document, 'manifest.technique') or ''),
         energy_measured=bool(get_path(document, 'energy.measured')), annotation_type=annotation,
         budget_state=state, status=document.get('status', 'failed'), compute_trusted=trusted,
-        untrusted_reason=untrusted_reason, measurement_protocol_version=measurement_protocol_version(document))
+        untrusted_reason=untrusted_reason, measurement_protocol_version=measurement_protocol_version(document),
+        zero_shot_split=get_path(document, 'training.record.zero_shot_split') if state == 'verified' else None,
+        training_free=state == 'declared' and training.get('train_images') == 0 and annotation == 'none')
 
 
 def latest_documents(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,7 +91,7 @@ def rank_stored_runs(db_path: Path, *, resource: str, w: float, benchmark: str |
         references = dict(parse_references(definition.references))
         if reference is not None:
             references[resource] = reference
-        tracks = parse_tracks(definition.tracks)
+        tracks = parse_tracks(definition.tracks, definition.zero_shot)
         records = [record_from_document(d) for d in documents if d['benchmark'] == name]
         for row in rank_runs(records, resource, w, references, track, tracks):
             ranked.append({'benchmark': name, **row.to_dict()})

@@ -26,6 +26,7 @@ from frugalbench.frames import Frame
 from frugalbench.isolation import ChildResult, ChildSession, Confinement, Limits, finish_child, start_child
 from frugalbench.settings import data_dir, default_db_path, work_dir
 from frugalbench.submission import Submission
+from frugalbench.zero_shot.splits import dataset_meta
 
 CONFIG_READ_TIMEOUT_S = 120.0  # reading a config takes seconds; a hang is stopped here
 MAX_CONFIG_BYTES = 4 << 20
@@ -223,7 +224,8 @@ class ModelProcess:
         request = dict(checkpoint=path_in_view(submission.checkpoint_path, submission), device=device,
                        threads=self.limits.threads, num_classes=self.benchmark.num_classes,
                        pipeline=evaluation_pipeline(self.benchmark)[1:],  # after decoding
-                       code_dir='submission' if config.custom_code else None)
+                       code_dir='submission' if config.custom_code else None,
+                       dataset_meta=dataset_meta(self.benchmark))  # class names etc.: docs/zero-shot.md
         self.session.send('request', config.text.encode(), **request)
         self.session.expect('ready')
 

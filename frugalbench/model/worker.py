@@ -77,7 +77,7 @@ def prepare(config: dict[str, Any], request: dict[str, Any]) -> tuple[Any, Any]:
     from mmcv.transforms import Compose
     torch.set_num_threads(int(request.get('threads', 1)))
     torch.manual_seed(0)
-    model = build_model(config, request.get('code_dir'), request['device'])
+    model = build_model(config, request.get('code_dir'), request['device'], request.get('dataset_meta'))
     load_weights(model, Path(request['checkpoint']))
     check_class_count(model, int(request['num_classes']))
     return model, Compose(request['pipeline'])
@@ -97,7 +97,11 @@ def check_types(value: Any, where: str = 'model') -> None:
             check_types(item, f'{where}[{index}]')
 
 
-def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> Any:
+def build_model(config: dict[str, Any], code_dir: str | None, device: str,
+                dataset_meta: dict[str, Any] | None = None) -> Any:
+    """Build the config's model; with ``dataset_meta`` (the benchmark's class information), fill the
+    config's empty class information first (``frugalbench.zero_shot.fill``: attribute tables, an
+    open-vocabulary text encoder's vocabulary) and set ``model.dataset_meta``."""
     from mmengine.config import ConfigDict
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
@@ -108,6 +112,13 @@ def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> An
     if not model_cfg:
         raise WorkerFailure('the config has no `model` section: define the model to evaluate')
     check_types(config.get('model'))
+    if dataset_meta is not None:
+        from frugalbench.errors import SubmissionError
+        from frugalbench.zero_shot.fill import fill_class_information
+        try:
+            fill_class_information(model_cfg, dataset_meta)
+        except SubmissionError as exc:
+            raise WorkerFailure(str(exc)) from None
     model_cfg.pop('pretrained', None)
     model_cfg['train_cfg'] = None
     try:
@@ -116,6 +127,8 @@ def build_model(config: dict[str, Any], code_dir: str | None, device: str) -> An
         raise WorkerFailure(f'MMSeg could not build the model: {type(exc).__name__}: {exc}') from None
     if getattr(model, 'auxiliary_head', None) is not None:
         model.auxiliary_head = None  # training-only heads: not evaluated, counted or loaded
+    if dataset_meta is not None:
+        model.dataset_meta = dict(dataset_meta)  # class names (and more) before any prediction
     return model.to(device).eval()
 
 

@@ -54,6 +54,8 @@ class RunRecord:
     compute_trusted: bool = True
     untrusted_reason: str | None = None
     measurement_protocol_version: int | None = 1
+    zero_shot_split: str | None = None   # the zero-shot split a verified training ran under
+    training_free: bool = False          # declared: no training image of this benchmark, annotation none
 
     def __post_init__(self) -> None:
         if not isinstance(self.compute_trusted, bool):

@@ -54,6 +54,7 @@ class Track:
     allowed_annotations: frozenset[str] | None = None  # None: any annotation type
     requires_verified_budget: bool = False  # also demand an admitted budget state without data limits
     budget_states: frozenset[str] = frozenset({'verified'})  # the budget states a limited track admits
+    zero_shot_split: str | None = None  # a `zero-shot:NAME` track (see ``zero_shot_tracks``)
 
     @property
     def max_params(self) -> float | None:
@@ -70,7 +71,8 @@ class Track:
     @property
     def is_open(self) -> bool:
         """No limit of any kind: every run qualifies."""
-        return not self.limits and self.allowed_annotations is None and not self.requires_verified_budget
+        return (not self.limits and self.allowed_annotations is None and not self.requires_verified_budget
+                and self.zero_shot_split is None)
 
     @property
     def data_limited(self) -> bool:
@@ -90,6 +92,8 @@ def qualifies(run: RunRecord, track: Track) -> bool:
     """Whether ``run`` meets every limit of ``track`` (the open track admits every run)."""
     if track.is_open:
         return True
+    if track.zero_shot_split is not None:
+        return _zero_shot_qualifies(run, track.zero_shot_split)
     if track.needs_verified_budget and run.budget_state not in track.budget_states:
         return False
     for name, limit in track.limits.items():
@@ -97,6 +101,26 @@ def qualifies(run: RunRecord, track: Track) -> bool:
         if value is None or value > limit:
             return False
     return track.allowed_annotations is None or run.annotation_type in track.allowed_annotations
+
+
+ZERO_SHOT_PREFIX = 'zero-shot:'
+
+
+def _zero_shot_qualifies(run: RunRecord, split: str) -> bool:
+    """Trained by this harness under the split (a verified record), or declared training-free on this
+    benchmark (0 training images, annotation ``none``: nothing of it was trained here to verify).
+    A declared, or shipped but not re-verified, training under the split never qualifies."""
+    if run.budget_state == 'verified':
+        return run.zero_shot_split == split
+    return run.budget_state == 'declared' and run.training_free
+
+
+def zero_shot_tracks(splits: Mapping[str, object] | None) -> dict[str, Track]:
+    """One ``zero-shot:NAME`` track per zero-shot split of a benchmark file (ranked by hIoU)."""
+    return {f'{ZERO_SHOT_PREFIX}{name}': Track(
+        name=f'{ZERO_SHOT_PREFIX}{name}', zero_shot_split=str(name),
+        description=f'zero-shot split {name}: trained by frugalbench without its unseen classes, or training-free')
+        for name in (splits or {})}
 
 
 def qualifying_tracks(run: RunRecord, tracks: Mapping[str, Track]) -> tuple[str, ...]:
@@ -113,8 +137,10 @@ def get_track(tracks: Mapping[str, Track], name: str) -> Track:
     raise UsageError(f'unknown track {name!r}.{hint} Known: {", ".join(tracks)}')
 
 
-def parse_tracks(raw: Mapping[str, object] | None) -> dict[str, Track]:
-    """Tracks from a benchmark file's ``tracks:`` mapping; ``open`` comes first and always exists."""
+def parse_tracks(raw: Mapping[str, object] | None,
+                 zero_shot: Mapping[str, object] | None = None) -> dict[str, Track]:
+    """Tracks from a benchmark file's ``tracks:`` mapping; ``open`` comes first and always exists;
+    then one ``zero-shot:NAME`` track per split of its ``zero_shot:`` mapping."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -125,6 +151,7 @@ def parse_tracks(raw: Mapping[str, object] | None) -> dict[str, Track]:
         if track.name == OPEN and not track.is_open:
             raise BenchmarkError('tracks: the open track takes no limits: give the limits a new track name')
         tracks[track.name] = track
+    tracks.update(zero_shot_tracks(zero_shot))
     return tracks
 
 

@@ -12,7 +12,7 @@ num_classes = 11
 aux_loss = dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4, avg_non_ignore=True)
 
 model = dict(
-    data_preprocessor=dict(size=(256, 256)),
+    data_preprocessor=dict(size=(192, 192)),
     backbone=dict(norm_cfg=norm_cfg),
     decode_head=dict(
         _delete_=True, type='FrugalbenchAttributeHead', num_classes=num_classes, split='split1',
@@ -31,6 +31,6 @@ model = dict(
 
 # Read by `frugalbench train` (the harness owns the data pipeline, the budget and the split).
 train_schedule = dict(
-    iters=1200, batch_size=8, crop_size=(256, 256),
-    optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.01),
-    poly_power=0.9, eta_min=1e-5, checkpoint_interval=100)
+    iters=400, batch_size=8, crop_size=(192, 192),
+    optimizer=dict(type='AdamW', lr=4e-3, weight_decay=0.01),
+    poly_power=0.9, eta_min=1e-5, checkpoint_interval=50)
