@@ -38,6 +38,7 @@ def collect(folder: Path, split: str, benchmark_name: str | None = None, val_spl
     from frugalbench.benchmarks import load_benchmark
     from frugalbench.isolation import Limits
     from frugalbench.model import evaluation_pipeline, read_config
+    from frugalbench.model.channel import decode_config
     from frugalbench.model.worker import build_model, decode, load_weights
     from frugalbench.settings import work_dir
     from frugalbench.submission import load_submission
@@ -50,7 +51,7 @@ def collect(folder: Path, split: str, benchmark_name: str | None = None, val_spl
     config = read_config(submission, work, Limits())
     if config.custom_code:
         raise SystemExit('calibrate runs harness modules only: this config imports submission code')
-    data = config.data
+    data = decode_config(config.data)
     fill_class_information(data['model'], dataset_meta(benchmark))
     head = data['model']['decode_head']
     if head.get('type') != 'FrugalbenchAttributeHead':

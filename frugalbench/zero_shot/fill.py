@@ -4,7 +4,8 @@
   its ``split``) when empty;
 * an open-vocabulary text encoder (MMSeg's SAN ``CLIPTextEncoder``, or any module with a
   ``vocabulary`` argument): ``vocabulary`` from the class names when empty or absent-valued, so
-  the model predicts the benchmark's classes without a rebuild.
+  the model predicts the benchmark's classes without a rebuild (a ``dataset_name`` the config sets, which
+  SAN's encoder takes instead of a vocabulary, is left alone).
 
 A value the config sets is never replaced: a submission may fix its own vocabulary or ship class
 embeddings as data.
@@ -31,7 +32,8 @@ def _walk(node: Any, meta: dict[str, Any], where: str, notes: list[str]) -> None
         kind = node.get('type')
         if kind == ATTRIBUTE_HEAD:
             _fill_attribute_head(node, meta, where, notes)
-        elif (kind in TEXT_ENCODERS or 'vocabulary' in node) and not node.get('vocabulary'):
+        elif ((kind in TEXT_ENCODERS or 'vocabulary' in node) and not node.get('vocabulary')
+              and not node.get('dataset_name')):  # SAN's encoder takes a dataset's names or a vocabulary
             node['vocabulary'] = list(meta['classes'])
             notes.append(f'{where}.vocabulary: the benchmark\'s {len(meta["classes"])} class names')
         for key, value in node.items():

@@ -17,10 +17,11 @@ def test_an_empty_open_vocabulary_text_encoder_gets_the_class_names() -> None:
     assert model['text_encoder']['vocabulary'] == ['background', 'disc', 'bar'] and notes
 
 
-def test_a_vocabulary_the_config_sets_is_kept() -> None:
-    model = {'text_encoder': {'type': 'CLIPTextEncoder', 'vocabulary': ['mine']}}
+def test_a_vocabulary_or_dataset_name_the_config_sets_is_kept() -> None:
+    model = {'text_encoder': {'type': 'CLIPTextEncoder', 'vocabulary': ['mine']},
+             'other': {'type': 'CLIPTextEncoder', 'dataset_name': 'coco-stuff164k', 'vocabulary': None}}
     fill_class_information(model, META)
-    assert model['text_encoder']['vocabulary'] == ['mine']
+    assert model['text_encoder']['vocabulary'] == ['mine'] and model['other']['vocabulary'] is None
 
 
 def test_an_attribute_head_gets_the_table_and_its_split() -> None:
@@ -47,3 +48,20 @@ def test_attribute_scores_prefer_the_class_whose_row_matches() -> None:
     assert int(head.class_scores(undecided).argmax(1)) != 2
     head.calibration = 0.5  # calibrated stacking: seen-class scores lowered, the unseen class wins
     assert int(head.class_scores(undecided).argmax(1)) == 2
+
+
+def test_a_filled_mmseg_clip_text_encoder_embeds_the_benchmark_classes() -> None:
+    """MMSeg's own CLIPTextEncoder (SAN), built from the filled config (one small layer, random weights):
+    it encodes one text embedding per benchmark class (plus SAN's background)."""
+    import torch
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+    register_all_modules()
+    config = {'text_encoder': {'type': 'CLIPTextEncoder', 'dataset_name': None, 'vocabulary': None, 'embed_dims': 32,
+                               'num_layers': 1, 'num_heads': 2, 'output_dims': 16, 'cat_bg': True}}
+    fill_class_information(config, META)
+    encoder = MODELS.build(config['text_encoder'])
+    encoder.init_weights()
+    assert encoder.vocabulary == META['classes']
+    with torch.no_grad():
+        assert tuple(encoder().shape) == (len(META['classes']) + 1, 16)
