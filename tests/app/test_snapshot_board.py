@@ -69,3 +69,19 @@ def test_a_tampered_snapshot_is_refused_on_the_page(leaderboard_db: Path, isolat
     message = ' '.join(w.value for w in at.warning).replace('\\', '').replace('\u2060', '')  # as Markdown shows it
     assert 'measurements.parquet does not match its manifest' in message and 'tampered' in message
     assert not at.tabs and not at.dataframe  # nothing shown, and no Submit or Queue on a snapshot
+
+
+def test_every_page_of_the_app_reads_a_snapshot(leaderboard_db: Path, isolated: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = isolated / 'public'
+    export_snapshot(leaderboard_db, folder)
+    leaderboard_db.unlink()
+    monkeypatch.setattr(sys, 'argv', ['leaderboard.py', '--snapshot', str(folder)])
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert 'Fast-SCNN street' in at.tabs[0].dataframe[0].value['submission'].tolist()
+    assert any('Read-only public snapshot' in c.value.replace('\\', '') for c in at.caption)
+    names = [tab.label for tab in at.tabs]
+    for name in ('Submit', 'Queue'):
+        assert any('read-only public snapshot' in i.value for i in at.tabs[names.index(name)].info)
+    assert not at.get('file_uploader')
