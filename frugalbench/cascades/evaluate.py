@@ -161,8 +161,14 @@ def evaluate_cascade(folder: Path, options: EvaluationOptions,
     run_id = uuid.uuid4().hex
     clock = _Clock()
     options = dataclasses.replace(options, split='test')
+    if getattr(options, 'detached', None) is not None:  # serve's Ray tasks never open the database
+        raise CascadeError('a cascade reads its members\' stored runs: evaluate it with `frugalbench evaluate '
+                           'CASCADE` on the machine that holds the database, not through a detached task')
     try:
         prepared = prepare(folder, options, on_progress)
+        stored = None if options.force else _stored_run(options.db_path, cascade_key(prepared))
+        if stored is not None:
+            return EvaluationOutcome({**stored, 'reused': True}, reused=True)
         document, areas, measurements = cascade_document(run_id, prepared, options)
     except (BenchmarkError, StoreError):
         raise
@@ -209,7 +215,7 @@ def cascade_document(run_id: str, prepared: Prepared,
     measurements = cascade_measurements(members, reach)
     interval = bootstrap_miou_ci(inter, union)
     first = members.test[0]
-    manifest_sha = hashlib.sha256(json.dumps(manifest.model_dump(mode='json'), sort_keys=True).encode()).hexdigest()
+    manifest_sha = _manifest_sha(manifest)
     untrusted = [d['submission'] for d in members.test if not get_path(d, 'compute.trusted')]
     untrusted_reason = (f'member(s) {", ".join(untrusted)} ran their own code where compute was counted'
                         if untrusted else None)
@@ -244,10 +250,26 @@ def cascade_document(run_id: str, prepared: Prepared,
             'cost_rule': 'expected per test image: the first member always, plus each member an image is escalated '
                          'to; params and size summed; peak memory: the members resident together (sum of peaks)',
         },
-        'run_key': run_key('cascade', prepared.folder.resolve().name, manifest_sha,
-                           *(d['run_id'] for d in (*members.test, *members.val))),
+        'run_key': cascade_key(prepared),
     }
     return document, areas, measurements
+
+
+def _manifest_sha(manifest: CascadeManifest) -> str:
+    return hashlib.sha256(json.dumps(manifest.model_dump(mode='json'), sort_keys=True).encode()).hexdigest()
+
+
+def cascade_key(prepared: Prepared) -> str:
+    """Idempotency key of a cascade run: its id, manifest and the member runs it routes."""
+    members = prepared.members
+    return run_key('cascade', prepared.folder.resolve().name, _manifest_sha(prepared.manifest),
+                   *(d['run_id'] for d in (*members.test, *members.val)))
+
+
+def _stored_run(db_path: Path, key: str) -> dict[str, Any] | None:
+    from frugalbench.store import connect, find_reusable_run
+    with connect(db_path) as connection:
+        return find_reusable_run(connection, key)
 
 
 def _gate_rule(statistic: str) -> str:

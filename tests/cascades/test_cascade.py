@@ -64,7 +64,8 @@ def test_cascade_run_is_recomputable_from_its_members(world: World) -> None:
     splits = _stored(world, "SELECT split, count(*) FROM runs WHERE submission IN ('cheap', 'costly') "
                             'GROUP BY split ORDER BY split', [])
     assert splits == [('test', 2), ('val', 2)]
-    again = evaluate_submission(folder, world.options())   # members reused: no new member runs
+    again = evaluate_submission(folder, world.options())   # nothing changed: the stored run is reused
+    assert again.reused and again.document['run_id'] == document['run_id']
     assert {m['test_run_id'] for m in again.document['cascade']['members']} == set(member_runs)
 
 
