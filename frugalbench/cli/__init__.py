@@ -66,7 +66,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _command_modules(argv: Sequence[str] | None) -> tuple[str, ...]:
-    named = tuple(m for m in COMMAND_MODULES if argv and m.rsplit('.', 1)[1] == argv[0])
+    named = tuple(m for m in COMMAND_MODULES if argv and m.rsplit('.', 1)[-1] == argv[0])
     return named or COMMAND_MODULES
 
 
