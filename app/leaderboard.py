@@ -20,9 +20,9 @@ import pandas as pd
 import streamlit as st
 
 from frugalbench import app_data as data
+from frugalbench import labels
 from frugalbench.app_data.cascades import cascades_tab
 from frugalbench.app_data.zero_shot import zero_shot_tab
-from frugalbench import labels
 from frugalbench.platform.pages import platform_tabs, queue_view, submit_page
 from frugalbench.scores import RESOURCES, Interval, crossover_w, get_resource
 from frugalbench.settings import default_db_path
