@@ -16,7 +16,7 @@ model = dict(
     backbone=dict(norm_cfg=norm_cfg),
     decode_head=dict(
         _delete_=True, type='FrugalbenchAttributeHead', num_classes=num_classes, split='split1',
-        calibration=0.0, score_unseen=True, ignore_index=255,
+        calibration=0.19054, score_unseen=True, ignore_index=255,
         head=dict(type='DepthwiseSeparableFCNHead', in_channels=128, channels=128, concat_input=False,
                   in_index=-1, norm_cfg=norm_cfg, align_corners=False)),
     auxiliary_head=[
