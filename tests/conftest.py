@@ -3,7 +3,7 @@ submission folders built from a real MMSeg model."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +33,26 @@ def camvid_root() -> Path:
     return Path(root)
 
 
+def _isolate(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv('FRUGALBENCH_DATA', str(root / 'data'))
+    monkeypatch.setenv('FRUGALBENCH_DB', str(root / 'data' / 'results.duckdb'))
+    monkeypatch.setenv('FRUGALBENCH_WORK', str(root / 'work'))
+    (root / 'data').mkdir()
+    return root
+
+
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """FRUGALBENCH_DATA, FRUGALBENCH_DB and FRUGALBENCH_WORK inside tmp_path."""
-    monkeypatch.setenv('FRUGALBENCH_DATA', str(tmp_path / 'data'))
-    monkeypatch.setenv('FRUGALBENCH_DB', str(tmp_path / 'data' / 'results.duckdb'))
-    monkeypatch.setenv('FRUGALBENCH_WORK', str(tmp_path / 'work'))
-    (tmp_path / 'data').mkdir()
-    return tmp_path
+    return _isolate(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope='module')
+def module_isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Like ``isolated``, but one folder (and database) shared by the tests of a module: for an
+    evaluation or compression that several tests check. Its tests must not need an empty database."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _isolate(tmp_path_factory.mktemp('module'), monkeypatch)
 
 
 def _tiny_scene(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +72,16 @@ def _tiny_scene(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, n
 @pytest.fixture
 def tiny_benchmark(isolated: Path) -> str:
     """A 3-class benchmark in MMSeg layout, registered by a YAML file only (no code)."""
+    return _write_tiny_benchmark(isolated)
+
+
+@pytest.fixture(scope='module')
+def module_tiny_benchmark(module_isolated: Path) -> str:
+    """``tiny_benchmark`` in ``module_isolated``."""
+    return _write_tiny_benchmark(module_isolated)
+
+
+def _write_tiny_benchmark(isolated: Path) -> str:
     root = isolated / 'data' / 'tiny'
     rng = np.random.default_rng(0)
     for split, count in (('train', 4), ('test', 3)):
@@ -91,13 +113,24 @@ def build_state_dict(config_path: Path, seed: int = 0) -> dict:
 
 
 SubmissionFactory = Callable[..., Path]
+_DEFAULT_STATES: dict[int, dict] = {}  # build_state_dict(seed 0) per class count, for the whole session
 
 
 @pytest.fixture
 def make_submission(tmp_path: Path) -> SubmissionFactory:
     """Write a submission folder for the tiny benchmark; keyword arguments override the manifest."""
+    return _submission_factory(tmp_path)
+
+
+@pytest.fixture(scope='module')
+def module_make_submission(module_isolated: Path) -> SubmissionFactory:
+    """``make_submission`` writing into ``module_isolated``."""
+    return _submission_factory(module_isolated)
+
+
+def _submission_factory(tmp_path: Path) -> SubmissionFactory:
     import torch
-    cache: dict[int, dict] = {}
+    cache = _DEFAULT_STATES  # the same seeded weights every time: built once, not once per test
 
     def factory(name: str = 'tiny_fastscnn', num_classes: int = 3, state: dict | None = None,
                 write_checkpoint: bool = True, **manifest_overrides: object) -> Path:
@@ -123,10 +156,19 @@ def make_submission(tmp_path: Path) -> SubmissionFactory:
     return factory
 
 
-
 @pytest.fixture
 def quick_protocol(tmp_path: Path) -> Path:
     """The bundled measurement protocol with short windows, so tests measure in seconds."""
+    return _write_quick_protocol(tmp_path)
+
+
+@pytest.fixture(scope='module')
+def module_quick_protocol(module_isolated: Path) -> Path:
+    """``quick_protocol`` in ``module_isolated``."""
+    return _write_quick_protocol(module_isolated)
+
+
+def _write_quick_protocol(tmp_path: Path) -> Path:
     from frugalbench.measurements.protocol import DEFAULT_PROTOCOL_FILE
     protocol = yaml.safe_load(DEFAULT_PROTOCOL_FILE.read_text())
     protocol['latency'].update(warmup=1, min_repeats=3, min_seconds=0.05, throughput_batch_size=2)

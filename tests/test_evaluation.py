@@ -35,13 +35,20 @@ def reference_miou(folder: Path, benchmark_name: str) -> float:
     return summarize(areas, benchmark.classes).miou
 
 
-def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make_submission,
-                                                            quick_protocol) -> None:
-    folder = make_submission()
+@pytest.fixture(scope='module')
+def measured_run(module_tiny_benchmark, module_make_submission, module_quick_protocol) -> tuple[Path, dict]:
+    """One measured evaluation, stored in the module's own database, that the next two tests check
+    (neither writes to that database)."""
+    folder = module_make_submission()
     outcome = evaluate_submission(folder, EvaluationOptions(db_path=default_db_path(),
-                                                            protocol_path=quick_protocol))
+                                                            protocol_path=module_quick_protocol))
     assert outcome.ok, outcome.document.get('failure_reason')
-    document = outcome.document
+    return folder, outcome.document
+
+
+def test_ok_run_matches_plain_mmseg_inference_and_is_stored(module_tiny_benchmark, measured_run) -> None:
+    folder, document = measured_run
+    tiny_benchmark = module_tiny_benchmark
     assert document['accuracy']['miou'] == pytest.approx(reference_miou(folder, tiny_benchmark), abs=5e-4)
     assert set(document['accuracy']['per_class_iou']) == {'background', 'disc', 'bar'}
     expected_params = sum(v.numel() for k, v in torch.load(folder / 'model.pth').items()
@@ -66,14 +73,12 @@ def test_ok_run_matches_plain_mmseg_inference_and_is_stored(tiny_benchmark, make
     assert {'macs', 'flops', 'latency_b1', 'peak_rss', 'energy_per_image', 'model_size_on_disk'} <= names
 
 
-def test_measurements_equal_the_reference_counters_on_the_same_forward(tiny_benchmark, make_submission,
-                                                                        quick_protocol) -> None:
+def test_measurements_equal_the_reference_counters_on_the_same_forward(measured_run) -> None:
     from mmengine.analysis import get_model_complexity_info
     from torch.utils.flop_counter import FlopCounterMode
 
     from frugalbench.measurements.compute import InferenceForward
-    folder = make_submission()
-    document = evaluate_submission(folder, EvaluationOptions(protocol_path=quick_protocol)).document
+    folder, document = measured_run
     model = reference_model(folder).eval()
     x = torch.zeros(1, 3, 64, 64)
     macs = get_model_complexity_info(InferenceForward(model), inputs=(x,), show_table=False,

@@ -12,11 +12,12 @@ from frugalbench.ranking import rank_stored_runs
 from frugalbench.settings import default_db_path
 
 
-@pytest.fixture
-def two_runs(tiny_benchmark, make_submission, quick_protocol) -> None:
+@pytest.fixture(scope='module')
+def two_runs(module_tiny_benchmark, module_make_submission, module_quick_protocol) -> None:
+    """Two measured runs of the same weights, stored once for both tests (neither writes)."""
     for name in ('first', 'second'):
-        folder = make_submission(name)
-        outcome = evaluate_submission(folder, EvaluationOptions(protocol_path=quick_protocol))
+        folder = module_make_submission(name)
+        outcome = evaluate_submission(folder, EvaluationOptions(protocol_path=module_quick_protocol))
         assert outcome.ok, outcome.document['failure_reason']
 
 
