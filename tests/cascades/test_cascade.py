@@ -99,6 +99,19 @@ def test_members_of_another_benchmark_are_refused(world: World) -> None:
     assert stored[0][0] == 'failed' and 'tinyw' in stored[0][1]
 
 
+def test_members_with_other_classes_are_refused(world: World) -> None:
+    renamed = world.submissions / 'renamed_classes'
+    renamed.mkdir()
+    manifest = (world.submissions / 'cheap' / 'submission.yaml').read_text().replace('- bar', '- pole')
+    (renamed / 'submission.yaml').write_text(manifest)
+    for name in ('config.py', 'model.pth'):
+        (renamed / name).write_bytes((world.submissions / 'cheap' / name).read_bytes())
+    folder = write_cascade(world.submissions / 'classes_cascade', ['cheap', 'renamed_classes'], {'thresholds': [0.5]})
+    document = evaluate_submission(folder, world.options()).document
+    assert document['status'] == 'failed'
+    assert "member 'renamed_classes': field 'classes' does not match benchmark 'tinyv'" in document['failure_reason']
+
+
 def test_a_failing_member_fails_the_cascade_with_its_reason(world: World) -> None:
     broken = world.submissions / 'broken'
     broken.mkdir()
