@@ -74,10 +74,10 @@ def curve_table(curve: dict[str, Any]) -> Table:
         table.add_column(column)
     for point in curve['points']:
         if not point['feasible']:
-            table.add_row(fmt(point['budget']), escape(point['reason']), '', '', '', '')
+            table.add_row(f'{point["budget"]:.4g}', escape(point['reason']), '', '', '', '')
             continue
-        table.add_row(fmt(point['budget']), ', '.join(f'{t:.4f}' for t in point['thresholds']),
-                      fmt(point['val']['miou']), fmt(point['test']['miou']), fmt(point['test']['cost']),
+        table.add_row(f'{point["budget"]:.4g}', ', '.join(f'{t:.4f}' for t in point['thresholds']),
+                      fmt(point['val']['miou']), fmt(point['test']['miou']), f'{point["test"]["cost"]:.4g}',
                       f'{point["test"]["escalation_rate"]:.3f}')
     head = curve['headline']
     saving = head['cost_saving_at_best_accuracy']
