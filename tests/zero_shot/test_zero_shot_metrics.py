@@ -50,6 +50,7 @@ def test_hiou_is_zero_when_both_are_zero_and_harmonic_otherwise() -> None:
     assert harmonic_mean(0.6, 0.3) == pytest.approx(0.4)
 
 
+@pytest.mark.slow  # one real evaluation on the tiny benchmark
 def test_evaluated_run_reports_the_split_scores_of_its_predictions(zs_benchmark: str, painter: Path,
                                                                    isolated: Path) -> None:
     """The painter answers 'disc' everywhere (found by name in dataset_meta): its seen/unseen/hIoU in the

@@ -26,6 +26,7 @@ def trained(zs_benchmark: str, isolated: Path) -> tuple[Path, object, Path]:
     return folder, record, db
 
 
+@pytest.mark.slow  # the real training child (2 iterations) and an evaluation: ~30 s on an idle 2-core VM
 def test_training_under_a_split_feeds_no_unseen_pixel_and_is_admitted_to_its_track(trained: tuple) -> None:
     folder, record, db = trained
     zero_shot = record.zero_shot
