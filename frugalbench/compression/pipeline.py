@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
