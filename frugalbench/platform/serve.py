@@ -98,6 +98,7 @@ class Server:
         self.tracker: Any = None
         self.log_path = options.log_path or data_dir() / 'platform' / 'serve-events.jsonl'
         self._live: Any = None
+        self._events_out: Any = None
 
     # running -----------------------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -106,6 +107,7 @@ class Server:
     def run(self) -> int:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        self._own_stdout()
         try:
             where = cluster.connect(self.options.ray_address,
                                     cpus=None if self.options.ray_address else os.cpu_count())
@@ -127,9 +129,27 @@ class Server:
             finally:
                 self._stop_live()
                 cluster.disconnect()
+                self._restore_stdout()
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)
         return 0
+
+    def _own_stdout(self) -> None:
+        """With --format json, stdout carries the events only: whatever else writes to file
+        descriptor 1 (Ray's messages about its nodes and tasks) goes to stderr."""
+        if not self.options.json_events:
+            return
+        sys.stdout.flush()
+        self._events_out = os.fdopen(os.dup(1), 'w', buffering=1)
+        os.dup2(2, 1)
+
+    def _restore_stdout(self) -> None:
+        if self._events_out is None:
+            return
+        sys.stdout.flush()
+        os.dup2(self._events_out.fileno(), 1)
+        self._events_out.close()
+        self._events_out = None
 
     def _loop(self) -> None:
         next_poll = 0.0
@@ -320,8 +340,8 @@ class Server:
         line = json.dumps(record, default=str)
         with open(self.log_path, 'a') as log:
             log.write(line + '\n')
-        if self.options.json_events:
-            print(line, flush=True)
+        if self._events_out is not None:
+            print(line, file=self._events_out, flush=True)
         if entry is not None and not self._live:
             detail = fields.get('reason') or fields.get('run_id') or fields.get('node') or ''
             self.notify(f'{kind} {entry["id"]} ({visible(entry.get("name"))})' + (f': {detail}' if detail else ''))

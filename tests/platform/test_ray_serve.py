@@ -97,21 +97,28 @@ def wait_until(condition: Callable[[], bool], seconds: float, server: subprocess
         time.sleep(0.3)
 
 
-def test_each_entry_becomes_one_run_on_the_two_nodes(ray_cluster, make_submission) -> None:
+def test_each_entry_becomes_one_run_on_the_two_nodes_and_a_failure_does_not_stop_the_others(
+        ray_cluster, make_submission) -> None:
     cluster = ray_cluster()
     db = Path(os.environ['FRUGALBENCH_DB'])
-    ids = [submit(make_submission(name, description=name), db).entry['id'] for name in ('alpha', 'beta')]
+    broken = make_submission('broken')
+    (broken / 'model.pth').write_bytes(b'this is not a checkpoint')
+    folders = [make_submission('alpha', description='alpha'), broken, make_submission('beta', description='beta')]
+    ids = [submit(folder, db).entry['id'] for folder in folders]
     server = serve('--ray-address', cluster.address, '--slots', '2', '--exit-when-empty')
-    stdout, stderr = server.communicate(timeout=300)
+    stdout, stderr = server.communicate(timeout=400)
     assert server.returncode == 0, stderr
     found = entries()
-    assert [found[i]['state'] for i in ids] == ['done'] * 2, stderr
+    assert [found[i]['state'] for i in ids] == ['done', 'failed', 'done'], stderr
     assert all(found[i]['attempts'] == 1 for i in ids)
-    assert stored_runs() == {found[i]['run_id']: 'ok' for i in ids}           # N entries, N runs
+    assert 'checkpoint' in found[ids[1]]['reason'].lower(), found[ids[1]]['reason']
+    assert stored_runs() == {found[ids[0]]['run_id']: 'ok', found[ids[1]]['run_id']: 'failed',
+                             found[ids[2]]['run_id']: 'ok'}                    # N entries, N runs, once each
     assert len({found[i]['node'].rsplit('/', 1)[1] for i in ids}) == 2          # both nodes evaluated
+    assert sorted(ids, key=lambda i: found[i]['started_at']) == ids             # taken in submission order
     events = [json.loads(line) for line in stdout.splitlines()]
     assert [e['event'] for e in events if e.get('entry') == ids[0]] == ['running', 'started', 'done']
-    assert {e['run_id'] for e in events if e['event'] == 'done'} == set(stored_runs())
+    assert {e['run_id'] for e in events if e['event'] in ('done', 'failed')} == set(stored_runs())
 
 
 def test_a_node_lost_mid_evaluation_is_retried_on_the_other_and_stored_once(ray_cluster, make_submission) -> None:
