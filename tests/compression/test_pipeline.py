@@ -13,13 +13,25 @@ from frugalbench.evaluation import EvaluationOptions, evaluate_submission
 from frugalbench.isolation import Limits
 
 LIMITS = Limits(timeout_s=300, threads=1)
+PRUNED = CompressOptions(prune=0.5, structured=True, limits=LIMITS)
+
+
+@pytest.fixture(scope='module')
+def parent(module_tiny_benchmark: str, module_make_submission) -> Path:
+    """The tiny parent submission, shared by the slow tests here (they only read it)."""
+    return module_make_submission(name='parent')
+
+
+@pytest.fixture(scope='module')
+def pruned(parent: Path):
+    """One structured-pruning compression of ``parent``, which three tests check, build on or compare
+    with (none writes into it)."""
+    return compress_submission(parent, parent.parent / 'pruned', PRUNED)
 
 
 @pytest.mark.slow
-def test_structurally_pruned_variant_loads_from_its_own_folder(tiny_benchmark: str, make_submission, tmp_path: Path):
-    parent = make_submission(name='parent')
-    out = tmp_path / 'submissions' / 'parent-pruned'
-    result = compress_submission(parent, out, CompressOptions(prune=0.5, structured=True, limits=LIMITS))
+def test_structurally_pruned_variant_loads_from_its_own_folder(parent: Path, pruned):
+    out, result = parent.parent / 'pruned', pruned
 
     # no code copied into the variant: the harness registers FrugalbenchCompressed itself
     assert sorted(p.name for p in out.iterdir()) == ['config.py', 'model.pth', 'submission.yaml']
@@ -50,13 +62,9 @@ def test_structurally_pruned_variant_loads_from_its_own_folder(tiny_benchmark: s
 
 
 @pytest.mark.slow
-def test_chained_low_rank_and_int8_variant_of_a_pruned_variant(tiny_benchmark: str, make_submission,
-                                                             tmp_path: Path):
-    parent = make_submission(name='parent')
-    pruned = compress_submission(parent, tmp_path / 'pruned', CompressOptions(prune=0.5, structured=True,
-                                                                             limits=LIMITS)).folder
+def test_chained_low_rank_and_int8_variant_of_a_pruned_variant(pruned, tmp_path: Path):
     out = tmp_path / 'chained'
-    compress_submission(pruned, out, CompressOptions(low_rank=0.5, quantize='int8', limits=LIMITS))
+    compress_submission(pruned.folder, out, CompressOptions(low_rank=0.5, quantize='int8', limits=LIMITS))
 
     manifest = yaml.safe_load((out / 'submission.yaml').read_text())
     assert manifest['technique'] == 'low-rank' and manifest['parent'] == 'pruned'
@@ -118,12 +126,11 @@ def test_out_must_be_a_new_folder(tiny_benchmark: str, make_submission, tmp_path
 
 @pytest.mark.slow
 def test_finetune_starts_from_the_compressed_weights_and_records_a_verified_training(
-        tiny_benchmark: str, make_submission, tmp_path: Path):
+        parent: Path, pruned, tmp_path: Path):
     import json
 
     from frugalbench.submission import file_sha256
-    parent = make_submission(name='parent')
-    plain = compress_submission(parent, tmp_path / 'plain', CompressOptions(prune=0.5, structured=True, limits=LIMITS))
+    plain = pruned  # the same compression of the same parent, without fine-tuning
     compressed = torch.load(plain.folder / 'model.pth', weights_only=True)
     events: list[dict] = []
     # an lr so small that the weights cannot move: they must come from the compressed checkpoint
