@@ -16,7 +16,7 @@ from frugalbench.training.budget import choose_subset
 from frugalbench.training.child import find_resume_checkpoint
 
 pytestmark = pytest.mark.slow
-ITERS, INTERVAL = 100, 10
+ITERS, INTERVAL = 50, 5  # the kill comes at the first checkpoint (5): 45 iterations of margin
 FIRST_CHECKPOINT_TIMEOUT_S = 180
 
 
