@@ -41,7 +41,7 @@ def mmseg_reference_miou(n_images: int) -> float:
 def test_baseline_miou_matches_mmseg_on_a_handful_of_test_images(isolated: Path, camvid_root: Path) -> None:
     if not (BASELINE / 'model.pth').exists():
         pytest.skip('the CamVid baseline checkpoint is not in this checkout')
-    outcome = evaluate_submission(BASELINE, EvaluationOptions(max_images=HANDFUL))
+    outcome = evaluate_submission(BASELINE, EvaluationOptions(max_images=HANDFUL, measure=False))  # accuracy only
     assert outcome.ok, outcome.document['failure_reason']
     # IoUMetric.compute_metrics rounds to 0.01 %, hence the 0.0005 tolerance of the acceptance test
     assert outcome.document['accuracy']['miou'] == pytest.approx(mmseg_reference_miou(HANDFUL), abs=5e-4)
