@@ -40,11 +40,11 @@ def run_list(args: argparse.Namespace) -> int:
         print_json(entries)
         return 0
     table = Table(title='frugalbench queue')
-    for column in ('id', 'position', 'name', 'benchmark', 'state', 'attempts', 'node', 'submitted', 'run', 'reason'):
+    for column in ('id', 'position', 'name', 'benchmark', 'state', 'attempts', 'submitted', 'run', 'reason'):
         table.add_column(column, overflow='fold')
     for e in entries:
         table.add_row(plain(e['id']), fmt(e['position']), plain(e['name']), plain(e['benchmark']), plain(e['state']),
-                      fmt(e['attempts']), plain(e['node'] or ''), plain(e['submitted_at']), plain(e['run_id'] or ''), plain(e['reason'] or ''))
+                      fmt(e['attempts']), plain(e['submitted_at']), plain(e['run_id'] or ''), plain(e['reason'] or ''))
     Console().print(table)
     return 0
 
