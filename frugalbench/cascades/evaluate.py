@@ -161,7 +161,7 @@ def evaluate_cascade(folder: Path, options: EvaluationOptions,
     run_id = uuid.uuid4().hex
     clock = _Clock()
     options = dataclasses.replace(options, split='test')
-    if getattr(options, 'detached', None) is not None:  # serve's Ray tasks never open the database
+    if options.detached is not None:  # serve's Ray tasks never open the database
         raise CascadeError('a cascade reads its members\' stored runs: evaluate it with `frugalbench evaluate '
                            'CASCADE` on the machine that holds the database, not through a detached task')
     try:

@@ -2,6 +2,7 @@
 and test, with confidence histograms), thresholds fitted on val, the cascade's run stored."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import duckdb
@@ -12,7 +13,7 @@ from PIL import Image
 
 from frugalbench.cascades import policy as P
 from frugalbench.cli import main as cli_main
-from frugalbench.evaluation import evaluate_submission
+from frugalbench.evaluation import Detached, evaluate_submission
 
 
 def _stored(world: World, sql: str, params: list) -> list[tuple]:
@@ -97,6 +98,14 @@ def test_members_of_another_benchmark_are_refused(world: World) -> None:
     assert "member 'other_benchmark' is a submission of benchmark 'tinyw'" in document['failure_reason']
     stored = _stored(world, 'SELECT status, failure_reason FROM runs WHERE run_id = ?', [document['run_id']])
     assert stored[0][0] == 'failed' and 'tinyw' in stored[0][1]
+
+
+def test_a_detached_evaluation_of_a_cascade_is_refused_before_any_member_runs(world: World) -> None:
+    folder = write_cascade(world.submissions / 'detached_cascade', ['cheap', 'costly'], {'thresholds': [0.5]})
+    before = _stored(world, 'SELECT count(*) FROM runs', [])
+    with pytest.raises(P.CascadeError, match="reads its members' stored runs"):
+        evaluate_submission(folder, dataclasses.replace(world.options(), detached=Detached()))
+    assert _stored(world, 'SELECT count(*) FROM runs', []) == before
 
 
 def test_members_with_other_classes_are_refused(world: World) -> None:
