@@ -511,3 +511,36 @@ def test_a_set_camvid_variable_is_named_before_anything_is_downloaded(camvid_ser
     with pytest.raises(UsageError, match='FRUGALBENCH_CAMVID is set to .*elsewhere, which later commands would read'):
         dl.download('camvid')
     assert camvid_served.requests == []
+
+
+# --- hostile archives: a mirror or a found file is untrusted ------------------------------------
+
+def _tar_with_link(target: str) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode='w') as archive:
+        data = b'x'
+        info = tarfile.TarInfo('CamVid/test/0001.png')
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo('CamVid/test/0002.png')
+        link.type, link.linkname = tarfile.SYMTYPE, target
+        archive.addfile(link)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(('archive', 'problem'), [
+    (_tar({'CamVid/test/0001.png': b'x', 'CamVid/../../escaped.txt': b'pwned'}), 'unsafe member name'),
+    (_zip({'CamVid/test/0001.png': b'x', '/tmp/escaped.txt': b'pwned'}), 'unsafe member name'),
+    (_tar_with_link('/etc/passwd'), 'is a link or special file'),
+])
+def test_an_archive_with_unsafe_members_is_refused_and_nothing_is_written(tmp_path: Path, archive: bytes,
+                                                                           problem: str) -> None:
+    path = tmp_path / 'downloads' / 'hostile.archive'
+    path.parent.mkdir()
+    path.write_bytes(archive)
+    dest = tmp_path / 'unpacked' / 'camvid'
+    dest.parent.mkdir()
+    with pytest.raises(dl.DownloadError, match=problem):
+        dl.unpack_dataset(SOURCES['camvid'], path, dest)
+    assert sorted(p.name for p in tmp_path.rglob('*')) == ['downloads', 'hostile.archive', 'unpacked']
+    assert not Path('/tmp/escaped.txt').exists()
